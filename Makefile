@@ -1,0 +1,41 @@
+# pg_batchguard — PGXS build: make, make install, make installcheck.
+EXTENSION    = pg_batchguard
+EXTVERSION   = 1.0
+MODULE_big   = pg_batchguard
+
+SRCS = $(sort $(wildcard src/core/*.cpp src/pg/*.cpp src/checkpoint/*.cpp)) src/module.cpp
+OBJS = $(SRCS:.cpp=.o)
+
+# The install script is the schema followed by each feature's SQL, in this order.
+INSTALL_SQL = src/schema.sql src/checkpoint/checkpoint.sql
+DATA_built  = $(EXTENSION)--$(EXTVERSION).sql
+DATA        = $(wildcard $(EXTENSION)--*--*.sql)
+
+# pg_regress: the suites listed in test/schedule (scripts/check-schedule keeps it in
+# sync with sql/); isolation specs in specs/; TAP tests in test/t/.
+REGRESS      = $(shell sed -n 's/^test: *//p' test/schedule)
+REGRESS_OPTS = --load-extension=$(EXTENSION)
+ISOLATION    = $(patsubst specs/%.spec,%,$(sort $(wildcard specs/*.spec)))
+ISOLATION_OPTS = --load-extension=$(EXTENSION)
+TAP_TESTS    = 1
+PROVE_TESTS  = $(sort $(wildcard test/t/*.pl))
+PROVE_FLAGS  = -I test/perl
+
+SHLIB_LINK   = -lzstd -lstdc++
+PG_CPPFLAGS  = -Isrc -isystem $(shell $(PG_CONFIG) --includedir-server)
+PG_CXXFLAGS  = -std=c++20 -fPIC -Wall -Wextra -Wno-missing-field-initializers $(if $(WERROR),-Werror)
+
+# Debian's PGXS would also compile every source to LLVM bitcode for JIT, without our
+# C++ flags; the extension's functions are not JIT-inlinable anyway.
+override with_llvm = no
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+src/core/%.o: override CXXFLAGS += -DBATCHGUARD_CORE
+
+$(DATA_built): $(INSTALL_SQL)
+	cat $^ > $@
+
+EXTRA_CLEAN = $(DATA_built) output_iso tmp_check

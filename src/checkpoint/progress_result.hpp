@@ -1,0 +1,29 @@
+// batchguard.progress values: the SQL face of core::compute_progress.
+#pragma once
+#include "checkpoint/batch_store.hpp"
+
+#include <string_view>
+
+namespace batchguard::checkpoint {
+
+HeapTuple progress_tuple(TupleDesc desc, std::string_view job_id, const Batch& batch,
+                         const ItemTotals& totals);
+
+struct BatchProgress {
+    Batch batch;
+    ItemTotals totals;
+};
+
+// The caller's batch `job_id` with its item totals, or nullopt when it has none.
+std::optional<BatchProgress> find_progress(pg::SpiSession& spi, std::string_view owner,
+                                           std::string_view job_id);
+
+// The function's batchguard.progress result. Call it after the SPI session has ended:
+// memory allocated during SPI is released with it.
+Datum progress_result(FunctionCallInfo fcinfo, std::string_view job_id, const BatchProgress& p);
+
+// Returns the function's composite result from a tuple.
+Datum composite_result(FunctionCallInfo fcinfo, HeapTuple tuple);
+TupleDesc composite_result_desc(FunctionCallInfo fcinfo);
+
+}  // namespace batchguard::checkpoint

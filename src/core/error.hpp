@@ -1,0 +1,43 @@
+#pragma once
+#include "core/pure.hpp"
+
+#include <stdexcept>
+#include <string>
+#include <utility>
+
+namespace batchguard {
+
+// SQLSTATEs used by the core; src/pg maps them to PostgreSQL's error codes.
+namespace sqlstate {
+inline constexpr const char* kNullValueNotAllowed = "22004";
+inline constexpr const char* kInvalidParameterValue = "22023";
+inline constexpr const char* kStringDataRightTruncation = "22001";
+inline constexpr const char* kInvalidTextRepresentation = "22P02";
+inline constexpr const char* kUndefinedObject = "42704";
+inline constexpr const char* kDuplicateObject = "42710";
+inline constexpr const char* kObjectNotInPrerequisiteState = "55000";
+inline constexpr const char* kInternalError = "XX000";
+// Custom codes (class PB, documented in docs/api.md).
+inline constexpr const char* kLeaseLost = "PB001";
+}  // namespace sqlstate
+
+// The one error type the C++ code throws; the SQL entry guard turns it into ereport(ERROR).
+class Error : public std::runtime_error {
+public:
+    Error(const char* state, std::string message, std::string detail = {}, std::string hint = {})
+        : std::runtime_error(message),
+          sqlstate_(state),
+          detail_(std::move(detail)),
+          hint_(std::move(hint)) {}
+
+    const char* sqlstate() const noexcept { return sqlstate_; }
+    const std::string& detail() const noexcept { return detail_; }
+    const std::string& hint() const noexcept { return hint_; }
+
+private:
+    const char* sqlstate_;
+    std::string detail_;
+    std::string hint_;
+};
+
+}  // namespace batchguard

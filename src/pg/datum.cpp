@@ -1,0 +1,76 @@
+#include "pg/datum.hpp"
+
+#include "pg/guard.hpp"
+
+namespace batchguard::pg {
+
+std::optional<std::string_view> text_arg(FunctionCallInfo fcinfo, int n) {
+    if (PG_ARGISNULL(n)) return std::nullopt;
+    return pg_call([&] {
+        text* t = PG_GETARG_TEXT_PP(n);
+        return std::string_view(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+    });
+}
+
+std::optional<std::int64_t> int8_arg(FunctionCallInfo fcinfo, int n) {
+    if (PG_ARGISNULL(n)) return std::nullopt;
+    return PG_GETARG_INT64(n);
+}
+
+std::optional<std::int32_t> int4_arg(FunctionCallInfo fcinfo, int n) {
+    if (PG_ARGISNULL(n)) return std::nullopt;
+    return PG_GETARG_INT32(n);
+}
+
+std::optional<bool> bool_arg(FunctionCallInfo fcinfo, int n) {
+    if (PG_ARGISNULL(n)) return std::nullopt;
+    return PG_GETARG_BOOL(n);
+}
+
+std::vector<std::optional<std::string_view>> text_array_elements(Datum array) {
+    Datum* elements = nullptr;
+    bool* nulls = nullptr;
+    int count = 0;
+    pg_call([&] {
+        ArrayType* a = DatumGetArrayTypeP(array);
+        if (ARR_NDIM(a) > 1)
+            ereport(ERROR, (errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+                            errmsg("item arrays must be one-dimensional")));
+        deconstruct_array(a, TEXTOID, -1, false, TYPALIGN_INT, &elements, &nulls, &count);
+    });
+    std::vector<std::optional<std::string_view>> result;
+    result.reserve(static_cast<std::size_t>(count));
+    for (int i = 0; i < count; ++i) {
+        if ((i & 0xFFFF) == 0) check_for_interrupts();
+        if (nulls[i]) {
+            result.emplace_back(std::nullopt);
+        } else {
+            text* t = reinterpret_cast<text*>(DatumGetPointer(elements[i]));
+            result.emplace_back(std::string_view(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t)));
+        }
+    }
+    return result;
+}
+
+Datum text_datum(std::string_view s) {
+    return pg_call([&] {
+        return PointerGetDatum(cstring_to_text_with_len(s.data(), static_cast<int>(s.size())));
+    });
+}
+
+Datum make_text_array(const std::vector<std::string_view>& items) {
+    std::vector<Datum> datums;
+    datums.reserve(items.size());
+    for (std::string_view item : items) datums.push_back(text_datum(item));
+    return pg_call([&] {
+        return PointerGetDatum(construct_array(datums.data(), static_cast<int>(datums.size()),
+                                               TEXTOID, -1, false, TYPALIGN_INT));
+    });
+}
+
+void require_not_null(FunctionCallInfo fcinfo, int n, const char* name) {
+    if (PG_ARGISNULL(n))
+        throw Error(sqlstate::kNullValueNotAllowed, std::string(name) + " must not be NULL");
+}
+
+}  // namespace batchguard::pg

@@ -1,0 +1,137 @@
+#include "pg/guard.hpp"
+
+#include <cstring>
+#include <exception>
+#include <new>
+#include <optional>
+
+namespace batchguard::pg {
+
+namespace {
+
+// The context string of the innermost guarded call, read by the errcontext callback.
+struct CallContext {
+    std::string text;
+};
+CallContext* active_call = nullptr;
+
+void error_context_callback(void* arg) {
+    auto* call = static_cast<CallContext*>(arg);
+    if (!call->text.empty()) errcontext("%s", call->text.c_str());
+}
+
+// Copies into palloc'd memory without ever raising an error (we are about to raise one).
+char* copy_for_ereport(const std::string& text) {
+    auto* copy = static_cast<char*>(
+        MemoryContextAllocExtended(CurrentMemoryContext, text.size() + 1, MCXT_ALLOC_NO_OOM));
+    if (copy == nullptr) return nullptr;
+    std::memcpy(copy, text.c_str(), text.size() + 1);
+    return copy;
+}
+
+struct PendingError {
+    const char* sqlstate;
+    std::string message, detail, hint;
+};
+
+}  // namespace
+
+ErrorData* run_catching(void (*fn)(void*), void* arg) {
+    MemoryContext caller_context = CurrentMemoryContext;
+    ErrorData* volatile caught = nullptr;
+    PG_TRY();
+    {
+        fn(arg);
+    }
+    PG_CATCH();
+    {
+        MemoryContextSwitchTo(caller_context);
+        caught = CopyErrorData();
+        FlushErrorState();
+    }
+    PG_END_TRY();
+    return caught;
+}
+
+void set_error_context(std::string context) {
+    if (active_call != nullptr) active_call->text = std::move(context);
+}
+
+Datum run_guarded(FunctionCallInfo fcinfo, Datum (*body)(FunctionCallInfo)) noexcept {
+    CallContext call;
+    CallContext* outer_call = active_call;
+    ErrorContextCallback callback{error_context_stack, error_context_callback, &call};
+    error_context_stack = &callback;
+    active_call = &call;
+
+    ErrorData* pg_error = nullptr;
+    std::optional<PendingError> error;
+    bool out_of_memory = false;
+    try {
+        Datum result = body(fcinfo);
+        error_context_stack = callback.previous;
+        active_call = outer_call;
+        return result;
+    } catch (const PgError& e) {
+        pg_error = e.data();
+    } catch (const Error& e) {
+        try {
+            error.emplace(PendingError{e.sqlstate(), e.what(), e.detail(), e.hint()});
+        } catch (...) {
+            out_of_memory = true;
+        }
+    } catch (const std::bad_alloc&) {
+        out_of_memory = true;
+    } catch (const std::exception& e) {
+        try {
+            error.emplace(PendingError{sqlstate::kInternalError, e.what(), {}, {}});
+        } catch (...) {
+            out_of_memory = true;
+        }
+    } catch (...) {
+        error.emplace();  // no allocation: reported as "internal error"
+        error->sqlstate = sqlstate::kInternalError;
+    }
+    active_call = outer_call;
+
+    // Outside every catch scope now: raising a PostgreSQL error (longjmp) is safe.
+    if (pg_error != nullptr) {
+        error_context_stack = callback.previous;  // the error already carries its context
+        ReThrowError(pg_error);
+    }
+    if (out_of_memory) {
+        ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+    }
+    const char* state = error->sqlstate;
+    char* message = copy_for_ereport(error->message.empty() ? "internal error" : error->message);
+    char* detail = error->detail.empty() ? nullptr : copy_for_ereport(error->detail);
+    char* hint = error->hint.empty() ? nullptr : copy_for_ereport(error->hint);
+    error.reset();  // frees the C++ strings before the longjmp
+    ereport(ERROR, (errcode(MAKE_SQLSTATE(state[0], state[1], state[2], state[3], state[4])),
+                    errmsg("%s", message ? message : "out of memory"),
+                    detail ? errdetail("%s", detail) : 0, hint ? errhint("%s", hint) : 0));
+    pg_unreachable();
+}
+
+void guard_callback(const char* what, void (*body)(void*), void* arg) noexcept {
+    bool failed = false;
+    char* failure = nullptr;  // palloc'd inside the catch without ever raising an error
+    try {
+        body(arg);
+    } catch (const PgError& e) {
+        failed = true;
+        failure = e.data()->message;
+    } catch (const std::exception& e) {
+        failed = true;
+        failure = copy_for_ereport(e.what());
+    } catch (...) {
+        failed = true;
+    }
+    if (failed) {
+        // A WARNING returns normally: a failing callback must not turn into a PANIC.
+        ereport(WARNING, (errmsg("pg_batchguard: %s failed: %s", what,
+                                 failure ? failure : "unknown error")));
+    }
+}
+
+}  // namespace batchguard::pg

@@ -1,0 +1,20 @@
+// Who the caller is, and the per-job lock that keeps item writes and discards apart.
+#pragma once
+#include "pg/postgres.hpp"
+
+#include <string>
+#include <string_view>
+
+namespace batchguard::pg {
+
+// The owner recorded on every row: the current user's name.
+std::string current_owner();
+
+// A transaction-scoped lock on one (owner, job): item writers share it, so they never
+// wait for each other; cleanup_checkpoint takes it exclusively, so no item write lands
+// in a batch that is being discarded. It lives in the advisory lock space with a key
+// field that pg_advisory_lock() never uses, so it cannot clash with the application's.
+enum class JobLockMode { kShared, kExclusive };
+void lock_job(std::string_view owner, std::string_view job_id, JobLockMode mode);
+
+}  // namespace batchguard::pg

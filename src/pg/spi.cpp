@@ -1,0 +1,136 @@
+#include "pg/spi.hpp"
+
+#include "pg/guard.hpp"
+
+#include <exception>
+
+namespace batchguard::pg {
+
+namespace {
+// Outside class Rows, whose member text() hides the type name the macro uses.
+::text* detoast_text(Datum value) { return DatumGetTextPP(value); }
+}  // namespace
+
+Arg Arg::text(std::string_view s) {
+    return of(pg_call([&] {
+        return PointerGetDatum(cstring_to_text_with_len(s.data(), static_cast<int>(s.size())));
+    }));
+}
+
+std::optional<Datum> Rows::datum(std::uint64_t row, int column) const {
+    bool is_null = false;
+    Datum value = pg_call([&] {
+        return SPI_getbinval(table_->vals[row], table_->tupdesc, column, &is_null);
+    });
+    if (is_null) return std::nullopt;
+    return value;
+}
+
+std::optional<std::string> Rows::text(std::uint64_t row, int column) const {
+    auto value = datum(row, column);
+    if (!value) return std::nullopt;
+    ::text* t = pg_call([&] { return detoast_text(*value); });
+    return std::string(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+}
+
+std::optional<std::int64_t> Rows::int8(std::uint64_t row, int column) const {
+    auto value = datum(row, column);
+    if (!value) return std::nullopt;
+    return DatumGetInt64(*value);
+}
+
+std::optional<std::int32_t> Rows::int4(std::uint64_t row, int column) const {
+    auto value = datum(row, column);
+    if (!value) return std::nullopt;
+    return DatumGetInt32(*value);
+}
+
+std::optional<bool> Rows::boolean(std::uint64_t row, int column) const {
+    auto value = datum(row, column);
+    if (!value) return std::nullopt;
+    return DatumGetBool(*value);
+}
+
+std::optional<Datum> Rows::datum_for_caller(std::uint64_t row, int column) const {
+    auto value = datum(row, column);
+    if (!value) return std::nullopt;
+    Form_pg_attribute attribute = TupleDescAttr(table_->tupdesc, column - 1);
+    return pg_call(
+        [&] { return SPI_datumTransfer(*value, attribute->attbyval, attribute->attlen); });
+}
+
+Oid extension_owner() {
+    return pg_call([] {
+        Oid schema = get_namespace_oid("batchguard", false);
+        HeapTuple tuple = SearchSysCache1(NAMESPACEOID, ObjectIdGetDatum(schema));
+        if (!HeapTupleIsValid(tuple)) elog(ERROR, "cache lookup failed for schema %u", schema);
+        Oid owner = ((Form_pg_namespace)GETSTRUCT(tuple))->nspowner;
+        ReleaseSysCache(tuple);
+        return owner;
+    });
+}
+
+SpiSession::SpiSession(Access access, Identity identity)
+    : read_only_(access == Access::kReadOnly), identity_(identity) {
+    Oid owner = identity == Identity::kAsExtensionOwner ? extension_owner() : InvalidOid;
+    pg_call([&] {
+        if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
+    });
+    // pg_catalog only: nothing a caller puts on its search_path can capture our names.
+    pg_call([] {
+        OverrideSearchPath path{NIL, true, false, 0};
+        PushOverrideSearchPath(&path);
+    });
+    pushed_search_path_ = true;
+    if (OidIsValid(owner)) {
+        GetUserIdAndSecContext(&saved_user_, &saved_security_context_);
+        SetUserIdAndSecContext(owner, saved_security_context_ | SECURITY_LOCAL_USERID_CHANGE);
+        switched_user_ = true;
+    }
+}
+
+SpiSession::~SpiSession() {
+    if (switched_user_) SetUserIdAndSecContext(saved_user_, saved_security_context_);
+    // After a PostgreSQL error, transaction abort releases SPI and the override search
+    // path itself; touching them here could raise a second error inside a destructor.
+    if (std::uncaught_exceptions() > 0) return;
+    try {
+        if (pushed_search_path_) pg_call([] { PopOverrideSearchPath(); });
+        pg_call([] { SPI_finish(); });
+    } catch (...) {
+        // Nothing to do: the transaction's abort cleans up what is left.
+    }
+}
+
+Rows SpiSession::execute(Statement& statement, std::initializer_list<Arg> args, long max_rows) {
+    if (args.size() != statement.arg_types.size())
+        throw Error(sqlstate::kInternalError, "wrong number of arguments for a prepared statement");
+    check_for_interrupts();
+    if (statement.plan == nullptr) {
+        pg_call([&] {
+            SPIPlanPtr plan = SPI_prepare_cursor(
+                statement.sql, static_cast<int>(statement.arg_types.size()),
+                const_cast<Oid*>(statement.arg_types.data()), statement.cursor_options);
+            if (plan == nullptr)
+                elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+            SPI_keepplan(plan);
+            statement.plan = plan;
+        });
+    }
+    std::vector<Datum> values;
+    std::vector<char> nulls;
+    values.reserve(args.size());
+    nulls.reserve(args.size());
+    for (const Arg& arg : args) {
+        values.push_back(arg.value);
+        nulls.push_back(arg.is_null ? 'n' : ' ');
+    }
+    std::uint64_t processed = pg_call([&] {
+        int rc = SPI_execute_plan(statement.plan, values.data(), nulls.data(), read_only_, max_rows);
+        if (rc < 0) elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
+        return SPI_processed;
+    });
+    return Rows(SPI_tuptable, processed);
+}
+
+}  // namespace batchguard::pg

@@ -1,0 +1,92 @@
+// SPI, the only way the extension runs SQL: prepared once per backend, executed with
+// the search path pinned to pg_catalog (every name in our SQL is qualified anyway).
+#pragma once
+#include "pg/postgres.hpp"
+
+#include <cstdint>
+#include <initializer_list>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace batchguard::pg {
+
+// One SQL statement of the extension, prepared on first use and kept for the backend's life.
+struct Statement {
+    const char* sql;
+    std::vector<Oid> arg_types;
+    int cursor_options = 0;  // e.g. CURSOR_OPT_CUSTOM_PLAN where array sizes drive the plan
+    SPIPlanPtr plan = nullptr;
+};
+
+struct Arg {
+    Datum value = 0;
+    bool is_null = true;
+
+    static Arg null() { return {}; }
+    static Arg of(Datum d) { return {d, false}; }
+    static Arg text(std::string_view s);
+    static Arg int8(std::int64_t v) { return of(Int64GetDatum(v)); }
+    static Arg int4(std::int32_t v) { return of(Int32GetDatum(v)); }
+    static Arg boolean(bool v) { return of(BoolGetDatum(v)); }
+    template <typename T>
+    static Arg optional_int8(const std::optional<T>& v) {
+        return v ? int8(*v) : null();
+    }
+};
+
+// A read-only view of the rows a statement returned (valid until the next execute).
+class Rows {
+public:
+    explicit Rows(SPITupleTable* table, std::uint64_t count) : table_(table), count_(count) {}
+    std::uint64_t size() const { return count_; }
+    bool empty() const { return count_ == 0; }
+
+    std::optional<Datum> datum(std::uint64_t row, int column) const;
+    std::optional<std::string> text(std::uint64_t row, int column) const;
+    std::optional<std::int64_t> int8(std::uint64_t row, int column) const;
+    std::optional<std::int32_t> int4(std::uint64_t row, int column) const;
+    std::optional<bool> boolean(std::uint64_t row, int column) const;
+    // Copies a pass-by-reference value out of SPI's memory into the caller's context.
+    std::optional<Datum> datum_for_caller(std::uint64_t row, int column) const;
+
+private:
+    SPITupleTable* table_;
+    std::uint64_t count_;
+};
+
+// An SPI connection for one SQL call. `kAsExtensionOwner` runs the statements as the
+// owner of the extension's tables (callers only read them); `kAsCaller` keeps the caller's
+// identity so that privileges and row-level security apply.
+class SpiSession {
+public:
+    enum class Identity { kAsExtensionOwner, kAsCaller };
+
+    // A read-only session (for STABLE functions) sees the snapshot of the calling query;
+    // otherwise each statement sees everything committed before it and our own writes.
+    enum class Access { kReadWrite, kReadOnly };
+
+    explicit SpiSession(Access access = Access::kReadWrite,
+                        Identity identity = Identity::kAsExtensionOwner);
+    ~SpiSession();
+    SpiSession(const SpiSession&) = delete;
+    SpiSession& operator=(const SpiSession&) = delete;
+
+    Identity identity() const { return identity_; }
+
+    Rows execute(Statement& statement, std::initializer_list<Arg> args, long max_rows = 0);
+
+private:
+    bool read_only_;
+    Identity identity_;
+    Oid saved_user_ = InvalidOid;
+    int saved_security_context_ = 0;
+    bool switched_user_ = false;
+    bool pushed_search_path_ = false;
+};
+
+// The role that owns the extension's schema (and so its tables).
+Oid extension_owner();
+
+}  // namespace batchguard::pg
