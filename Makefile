@@ -13,12 +13,12 @@ DATA        = $(wildcard $(EXTENSION)--*--*.sql)
 
 # pg_regress: the suites listed in test/schedule (scripts/check-schedule keeps it in
 # sync with sql/); isolation specs in specs/; TAP tests in test/t/.
-REGRESS      = $(shell sed -n 's/^test: *//p' test/schedule)
+REGRESS     := $(shell sed -n 's/^test: *//p' test/schedule)
 REGRESS_OPTS = --load-extension=$(EXTENSION)
-ISOLATION    = $(patsubst specs/%.spec,%,$(sort $(wildcard specs/*.spec)))
+ISOLATION   := $(patsubst specs/%.spec,%,$(sort $(wildcard specs/*.spec)))
 ISOLATION_OPTS = --load-extension=$(EXTENSION)
-TAP_TESTS    = 1
-PROVE_TESTS  = $(sort $(wildcard test/t/*.pl))
+PROVE_TESTS := $(sort $(wildcard test/t/*.pl))
+TAP_TESTS   := $(if $(PROVE_TESTS),1)
 PROVE_FLAGS  = -I test/perl
 
 SHLIB_LINK   = -lzstd -lstdc++
