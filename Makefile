@@ -3,11 +3,12 @@ EXTENSION    = pg_batchguard
 EXTVERSION   = 1.0
 MODULE_big   = pg_batchguard
 
-SRCS = $(sort $(wildcard src/core/*.cpp src/pg/*.cpp src/checkpoint/*.cpp)) src/module.cpp
+SRCS = $(sort $(wildcard src/core/*.cpp src/pg/*.cpp src/identity/*.cpp src/checkpoint/*.cpp)) \
+       src/module.cpp
 OBJS = $(SRCS:.cpp=.o)
 
 # The install script is the schema followed by each feature's SQL, in this order.
-INSTALL_SQL = src/schema.sql src/checkpoint/checkpoint.sql
+INSTALL_SQL = src/schema.sql src/identity/identity.sql src/checkpoint/checkpoint.sql
 DATA_built  = $(EXTENSION)--$(EXTVERSION).sql
 DATA        = $(wildcard $(EXTENSION)--*--*.sql)
 
