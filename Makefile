@@ -3,12 +3,14 @@ EXTENSION    = pg_batchguard
 EXTVERSION   = 1.0
 MODULE_big   = pg_batchguard
 
-SRCS = $(sort $(wildcard src/core/*.cpp src/pg/*.cpp src/identity/*.cpp src/checkpoint/*.cpp)) \
+SRCS = $(sort $(wildcard src/core/*.cpp src/pg/*.cpp src/identity/*.cpp src/checkpoint/*.cpp \
+                          src/worker/*.cpp)) \
        src/module.cpp
 OBJS = $(SRCS:.cpp=.o)
 
 # The install script is the schema followed by each feature's SQL, in this order.
-INSTALL_SQL = src/schema.sql src/identity/identity.sql src/checkpoint/checkpoint.sql
+INSTALL_SQL = src/schema.sql src/identity/identity.sql src/checkpoint/checkpoint.sql \
+              src/worker/worker.sql
 DATA_built  = $(EXTENSION)--$(EXTVERSION).sql
 DATA        = $(wildcard $(EXTENSION)--*--*.sql)
 
