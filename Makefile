@@ -22,7 +22,6 @@ ISOLATION   := $(patsubst specs/%.spec,%,$(sort $(wildcard specs/*.spec)))
 ISOLATION_OPTS = --load-extension=$(EXTENSION)
 PROVE_TESTS := $(sort $(wildcard test/t/*.pl))
 TAP_TESTS   := $(if $(PROVE_TESTS),1)
-PROVE_FLAGS  = -I test/perl
 
 SHLIB_LINK   = -lzstd -lstdc++
 PG_CPPFLAGS  = -Isrc -isystem $(shell $(PG_CONFIG) --includedir-server)

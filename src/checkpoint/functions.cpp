@@ -42,7 +42,9 @@ std::vector<std::string_view> item_list(Datum array, const char* what) {
             throw Error(sqlstate::kNullValueNotAllowed,
                         std::string(what) + " must not contain NULL (element " +
                             std::to_string(i + 1) + ")");
-        validate_id(elements[i], std::string(what) + " element " + std::to_string(i + 1));
+        // The message is built only for a bad element.
+        if (!is_valid_id(*elements[i]))
+            validate_id(elements[i], std::string(what) + " element " + std::to_string(i + 1));
         items.push_back(*elements[i]);
     }
     return items;

@@ -11,12 +11,11 @@ std::vector<std::size_t> first_occurrences(const std::vector<std::string_view>& 
 std::vector<std::size_t> pending_positions(const std::vector<std::string_view>& items,
                                            const std::function<bool(std::size_t)>& done) {
     std::unordered_set<std::string_view> seen;
-    seen.reserve(items.size());
     std::vector<std::size_t> kept;
-    kept.reserve(items.size());
     for (std::size_t i = 0; i < items.size(); ++i) {
-        if (!seen.insert(items[i]).second) continue;
-        if (!done(i)) kept.push_back(i);
+        // Done items are skipped before hashing: on resume most items usually are done.
+        if (done(i) || !seen.insert(items[i]).second) continue;
+        kept.push_back(i);
     }
     return kept;
 }

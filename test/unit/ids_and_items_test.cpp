@@ -54,11 +54,16 @@ TEST(ItemSet, PendingPositionsSkipDoneAndDuplicates) {
     EXPECT_EQ(pending, (std::vector<std::size_t>{0, 3, 4}));
 }
 
-TEST(ItemSet, FirstOccurrenceDecides) {
-    std::vector<std::string_view> items{"a", "a"};
-    // Only position 0 is asked about; a later duplicate never reappears.
-    auto pending = pending_positions(items, [](std::size_t i) { return i == 0; });
-    EXPECT_TRUE(pending.empty());
+TEST(ItemSet, PendingDuplicatesKeepTheirFirstPosition) {
+    std::vector<std::string_view> items{"x", "a", "b", "a", "x"};
+    auto pending = pending_positions(items, [&](std::size_t i) { return items[i] == "x"; });
+    EXPECT_EQ(pending, (std::vector<std::size_t>{1, 2}));
+}
+
+TEST(ItemSet, ValidIdFastPath) {
+    EXPECT_TRUE(is_valid_id("a"));
+    EXPECT_FALSE(is_valid_id(""));
+    EXPECT_FALSE(is_valid_id(std::string(kMaxIdBytes + 1, 'x')));
 }
 
 TEST(FailedItems, ContainerMustBeArray) {
