@@ -7,7 +7,7 @@ SRCS = $(sort $(wildcard src/core/*.cpp src/pg/*.cpp src/checkpoint/*.cpp)) src/
 OBJS = $(SRCS:.cpp=.o)
 
 # The install script is the schema followed by each feature's SQL, in this order.
-INSTALL_SQL = src/schema.sql src/checkpoint/checkpoint.sql
+INSTALL_SQL = src/schema.sql src/checkpoint/checkpoint.sql src/checkpoint/leases.sql
 DATA_built  = $(EXTENSION)--$(EXTVERSION).sql
 DATA        = $(wildcard $(EXTENSION)--*--*.sql)
 
