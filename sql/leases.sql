@@ -206,6 +206,15 @@ SELECT item_id, status, attempts, error, error_detail - 'lease_expired_at' AS de
  WHERE batch_id = (SELECT batch_id FROM batchguard.batches WHERE job_id = 'last') ORDER BY item_id;
 SELECT status, completed, failed, running FROM batchguard.calculate_progress('last');
 
+-- an item that becomes claimable behind the items this session claimed last is found too
+SELECT job_id FROM batchguard.start_batch('behind', '{h1,h2,h3,h4}');
+SELECT item_id FROM batchguard.claim_items('behind', 1, '1 millisecond');
+SELECT item_id FROM batchguard.claim_items('behind', 1, '1 hour');
+SELECT pg_sleep(0.05);
+CREATE TEMP TABLE behind AS SELECT * FROM batchguard.claim_items('behind', 1, '1 hour');
+INSERT INTO behind SELECT * FROM batchguard.claim_items('behind', 5, '1 hour');
+SELECT item_id, attempt FROM behind ORDER BY item_id;
+
 ----------------------------------------------------------------------------------------
 -- pause, cancel, resume
 SELECT job_id FROM batchguard.start_batch('ctl', '{c1,c2,c3,c4}', max_attempts => 2);

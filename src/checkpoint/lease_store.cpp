@@ -5,6 +5,7 @@
 #include "pg/guard.hpp"
 
 #include <string>
+#include <unordered_map>
 #include <unordered_set>
 
 namespace batchguard::checkpoint {
@@ -30,37 +31,65 @@ pg::Statement insert_items{
 // order; running items whose lease is still live are passed over without a lock, and
 // rows another transaction holds are skipped. An expired item on its last attempt
 // (attempts >= max_attempts) is failed here instead of being handed out again.
-pg::Statement claim_items{
-    "WITH candidates AS ("
-    "  SELECT item_id, status = 'running' AND attempts >= $5 AS exhausted"
-    "    FROM batchguard.batch_items"
-    "   WHERE batch_id = $1 AND status IN ('pending', 'running')"
-    "     AND (status = 'pending' OR lease_expires_at <= $3)"
-    "   ORDER BY item_id LIMIT $2"
-    "     FOR UPDATE SKIP LOCKED),"
-    " changed AS ("
-    "  UPDATE batchguard.batch_items AS i"
-    "     SET status = CASE WHEN c.exhausted THEN 'failed' ELSE 'running'"
-    "                  END::batchguard.item_status,"
-    "         attempts = i.attempts + CASE WHEN c.exhausted THEN 0 ELSE 1 END,"
-    "         lease_token = CASE WHEN c.exhausted THEN NULL"
-    "                       ELSE nextval('batchguard.lease_tokens') END,"
-    "         lease_expires_at = CASE WHEN c.exhausted THEN NULL ELSE $4 END,"
-    "         worker = CASE WHEN c.exhausted THEN i.worker ELSE $6 END,"
-    "         error = CASE WHEN c.exhausted"
-    "                 THEN format('lease expired on the last attempt (%s of %s)', i.attempts, $5)"
-    "                 END,"
-    "         error_detail = CASE WHEN c.exhausted"
-    "                        THEN jsonb_build_object('reason', 'lease expired',"
-    "                             'attempts', i.attempts, 'max_attempts', $5,"
-    "                             'worker', i.worker, 'lease_expired_at', i.lease_expires_at)"
-    "                        END,"
-    "         updated_at = clock_timestamp()"
-    "    FROM candidates AS c"
-    "   WHERE i.batch_id = $1 AND i.item_id = c.item_id"
-    "  RETURNING i.item_id, i.lease_token, i.attempts, c.exhausted)"
-    " SELECT item_id, lease_token, attempts, exhausted FROM changed ORDER BY item_id",
-    {INT8OID, INT4OID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT4OID, TEXTOID}};
+// CLAIM_FROM is where the scan starts (see ScanHints).
+#define CLAIM_ITEMS_SQL(CLAIM_FROM)                                                            \
+    "WITH candidates AS ("                                                                     \
+    "  SELECT item_id, status = 'running' AND attempts >= $5 AS exhausted"                     \
+    "    FROM batchguard.batch_items"                                                          \
+    "   WHERE batch_id = $1 AND status IN ('pending', 'running') " CLAIM_FROM                  \
+    "     AND (status = 'pending' OR lease_expires_at <= $3)"                                  \
+    "   ORDER BY item_id LIMIT $2"                                                             \
+    "     FOR UPDATE SKIP LOCKED),"                                                            \
+    " changed AS ("                                                                            \
+    "  UPDATE batchguard.batch_items AS i"                                                     \
+    "     SET status = CASE WHEN c.exhausted THEN 'failed' ELSE 'running'"                     \
+    "                  END::batchguard.item_status,"                                           \
+    "         attempts = i.attempts + CASE WHEN c.exhausted THEN 0 ELSE 1 END,"                \
+    "         lease_token = CASE WHEN c.exhausted THEN NULL"                                   \
+    "                       ELSE nextval('batchguard.lease_tokens') END,"                      \
+    "         lease_expires_at = CASE WHEN c.exhausted THEN NULL ELSE $4 END,"                 \
+    "         worker = CASE WHEN c.exhausted THEN i.worker ELSE $6 END,"                       \
+    "         error = CASE WHEN c.exhausted"                                                   \
+    "                 THEN format('lease expired on the last attempt (%s of %s)',"             \
+    "                             i.attempts, $5)"                                             \
+    "                 END,"                                                                    \
+    "         error_detail = CASE WHEN c.exhausted"                                            \
+    "                        THEN jsonb_build_object('reason', 'lease expired',"               \
+    "                             'attempts', i.attempts, 'max_attempts', $5,"                 \
+    "                             'worker', i.worker, 'lease_expired_at', i.lease_expires_at)" \
+    "                        END,"                                                             \
+    "         updated_at = clock_timestamp()"                                                  \
+    "    FROM candidates AS c"                                                                 \
+    "   WHERE i.batch_id = $1 AND i.item_id = c.item_id"                                       \
+    "  RETURNING i.item_id, i.lease_token, i.attempts, c.exhausted)"                           \
+    " SELECT item_id, lease_token, attempts, exhausted FROM changed ORDER BY item_id"
+
+pg::Statement claim_from_start{
+    CLAIM_ITEMS_SQL(""), {INT8OID, INT4OID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT4OID, TEXTOID}};
+pg::Statement claim_from_hint{
+    CLAIM_ITEMS_SQL("AND item_id >= $7"),
+    {INT8OID, INT4OID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT4OID, TEXTOID, TEXTOID}};
+
+// Where this session's claims in a batch start scanning. Items are handed out in item
+// order, so the front of a batch fills up with the old versions of claimed and completed
+// items; until VACUUM removes them, a scan from the start passes over all of them, which
+// makes claiming O(items done since the last vacuum). A claim therefore starts at the
+// first item the session's previous claim got (nothing before it was claimable then),
+// and scans from the start only when that finds too few items, or when the last scan
+// from the start is more than kFullScanInterval old: that is what finds items that
+// became claimable behind the hint (expired leases, retried or released items, items
+// added with smaller ids), so none of them waits longer than that.
+constexpr TimestampTz kFullScanInterval = 1000 * 1000;  // microseconds
+
+struct ScanHint {
+    std::string from;
+    TimestampTz full_scan_at = 0;
+};
+
+std::unordered_map<std::int64_t, ScanHint>& scan_hints() {
+    static std::unordered_map<std::int64_t, ScanHint> hints;
+    return hints;
+}
 
 // The lease stays recorded (its holder repeating the call gets no error); its expiry goes.
 pg::Statement complete_leased{
@@ -157,17 +186,26 @@ std::vector<ClaimedItem> LeaseStore::claim(const Batch& batch, std::int32_t max_
                                            std::int64_t& failed) {
     std::vector<ClaimedItem> claimed;
     failed = 0;
+    auto& hints = scan_hints();
+    if (hints.size() > 4096) hints.clear();  // a session working that many batches
+    ScanHint& hint = hints[batch.batch_id];
+    bool from_hint = !hint.from.empty() && now - hint.full_scan_at < kFullScanInterval;
     const pg::Arg worker_arg = worker ? pg::Arg::text(*worker) : pg::Arg::null();
-    // Items failed for an expired last lease take places in the LIMIT: ask again for the
-    // rest. Each round fails at least one item or ends the loop.
     while (static_cast<std::int32_t>(claimed.size()) < max_items) {
         const auto wanted = max_items - static_cast<std::int32_t>(claimed.size());
+        const pg::Arg batch_arg = pg::Arg::int8(batch.batch_id);
+        const pg::Arg now_arg = pg::Arg::of(TimestampTzGetDatum(now));
+        const pg::Arg expires_arg = pg::Arg::of(TimestampTzGetDatum(expires));
+        const pg::Arg attempts_arg = pg::Arg::int4(batch.max_attempts);
         pg::Rows rows =
-            spi_.execute(claim_items, {pg::Arg::int8(batch.batch_id), pg::Arg::int4(wanted),
-                                       pg::Arg::of(TimestampTzGetDatum(now)),
-                                       pg::Arg::of(TimestampTzGetDatum(expires)),
-                                       pg::Arg::int4(batch.max_attempts), worker_arg});
+            from_hint ? spi_.execute(claim_from_hint,
+                                     {batch_arg, pg::Arg::int4(wanted), now_arg, expires_arg,
+                                      attempts_arg, worker_arg, pg::Arg::text(hint.from)})
+                      : spi_.execute(claim_from_start, {batch_arg, pg::Arg::int4(wanted), now_arg,
+                                                        expires_arg, attempts_arg, worker_arg});
+        if (!from_hint) hint.full_scan_at = now;
         std::int64_t failed_now = 0;
+        bool first = true;
         for (std::uint64_t row = 0; row < rows.size(); ++row) {
             if (rows.boolean(row, 4).value()) {
                 ++failed_now;
@@ -175,9 +213,19 @@ std::vector<ClaimedItem> LeaseStore::claim(const Batch& batch, std::int32_t max_
             }
             claimed.push_back(
                 {rows.text(row, 1).value(), rows.int8(row, 2).value(), rows.int4(row, 3).value()});
+            if (first) hint.from = claimed.back().item_id;
+            first = false;
         }
         failed += failed_now;
-        if (failed_now == 0) break;
+        // Items failed for an expired last lease took places in the LIMIT: ask again.
+        // Each such round fails at least one item, so this ends.
+        if (failed_now > 0) continue;
+        // Too few after the hint: the rest may lie before it.
+        if (from_hint && static_cast<std::int32_t>(claimed.size()) < max_items) {
+            from_hint = false;
+            continue;
+        }
+        break;
     }
     return claimed;
 }
