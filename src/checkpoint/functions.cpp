@@ -1,6 +1,8 @@
 // SQL entry points of checkpoint & resume (see docs/api.md). Each one validates all of
 // its arguments before it changes anything, then works in one SPI session.
+#include "checkpoint/arguments.hpp"
 #include "checkpoint/item_store.hpp"
+#include "checkpoint/progress_events.hpp"
 #include "checkpoint/progress_result.hpp"
 #include "core/error.hpp"
 #include "core/failed_items.hpp"
@@ -17,43 +19,6 @@ using namespace batchguard;
 using namespace batchguard::checkpoint;
 
 namespace {
-
-std::string_view job_arg(FunctionCallInfo fcinfo, int n = 0) {
-    std::optional<std::string_view> job_id = pg::text_arg(fcinfo, n);
-    validate_id(job_id, "job_id");
-    pg::set_error_context("pg_batchguard job \"" + std::string(*job_id) + "\"");
-    return *job_id;
-}
-
-std::string_view item_arg(FunctionCallInfo fcinfo, int n) {
-    std::optional<std::string_view> item_id = pg::text_arg(fcinfo, n);
-    validate_id(item_id, "item_id");
-    return *item_id;
-}
-
-// Every element of an item list must be a valid id; returns the elements.
-std::vector<std::string_view> item_list(Datum array, const char* what) {
-    std::vector<std::optional<std::string_view>> elements = pg::text_array_elements(array);
-    std::vector<std::string_view> items;
-    items.reserve(elements.size());
-    for (std::size_t i = 0; i < elements.size(); ++i) {
-        if ((i & 0xFFFF) == 0) pg::check_for_interrupts();
-        if (!elements[i])
-            throw Error(sqlstate::kNullValueNotAllowed,
-                        std::string(what) + " must not contain NULL (element " +
-                            std::to_string(i + 1) + ")");
-        // The message is built only for a bad element.
-        if (!is_valid_id(*elements[i]))
-            validate_id(elements[i], std::string(what) + " element " + std::to_string(i + 1));
-        items.push_back(*elements[i]);
-    }
-    return items;
-}
-
-[[noreturn]] void unknown_job(std::string_view job_id) {
-    throw Error(sqlstate::kUndefinedObject, "batch \"" + std::string(job_id) + "\" does not exist",
-                {}, "Job ids are per owner: create the batch with start_batch() or save_checkpoint().");
-}
 
 pg::Statement failed_items_type{"SELECT jsonb_typeof($1)", {JSONBOID}};
 pg::Statement failed_items_shapes{
@@ -97,19 +62,9 @@ bool record_outcome(std::string_view job_id, std::string_view item_id, const Out
     } else {
         batch = batches.find_or_create(owner, job_id);
     }
-    return ItemStore(spi, owner).record(*batch, item_id, outcome, lease_token);
-}
-
-std::optional<Datum> jsonb_object_arg(FunctionCallInfo fcinfo, int n, const char* name) {
-    if (PG_ARGISNULL(n)) return std::nullopt;
-    Datum value = PG_GETARG_DATUM(n);
-    const bool is_object = pg::pg_call([&] {
-        Jsonb* jsonb = DatumGetJsonbP(value);
-        return JB_ROOT_IS_OBJECT(jsonb);
-    });
-    if (!is_object)
-        throw Error(sqlstate::kInvalidParameterValue, std::string(name) + " must be a JSON object");
-    return value;
+    const bool changed = ItemStore(spi, owner).record(*batch, item_id, outcome, lease_token);
+    if (changed) note_progress(owner, job_id);
+    return changed;
 }
 
 }  // namespace
@@ -146,6 +101,7 @@ BATCHGUARD_FUNCTION(batchguard_save_checkpoint) {
         }
         progress = {batch, batches.totals(batch.batch_id)};
     }
+    note_progress(owner, job_id);
     return progress_result(fcinfo, job_id, progress);
 }
 
@@ -195,7 +151,9 @@ BATCHGUARD_FUNCTION(batchguard_cleanup_checkpoint) {
     pg::SpiSession spi;
     // Waits for in-flight item writes of this job, and keeps new ones out until commit.
     pg::lock_job(owner, job_id, pg::JobLockMode::kExclusive);
-    return bool_result(BatchStore(spi).remove(owner, job_id));
+    const bool removed = BatchStore(spi).remove(owner, job_id);
+    if (removed) note_progress(owner, job_id);
+    return bool_result(removed);
 }
 
 BATCHGUARD_FUNCTION(batchguard_calculate_progress) {
@@ -311,7 +269,9 @@ BATCHGUARD_FUNCTION(batchguard_retry_failed) {
     pg::lock_job(owner, job_id, pg::JobLockMode::kShared);
     std::optional<Batch> batch = BatchStore(spi).find(owner, job_id);
     if (!batch) unknown_job(job_id);
-    return Int64GetDatum(ItemStore(spi, owner).retry_failed(*batch, item_ids));
+    const std::int64_t retried = ItemStore(spi, owner).retry_failed(*batch, item_ids);
+    if (retried > 0) note_progress(owner, job_id);
+    return Int64GetDatum(retried);
 }
 
 BATCHGUARD_FUNCTION(batchguard_batch_progress) {

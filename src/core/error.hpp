@@ -18,6 +18,7 @@ inline constexpr const char* kDuplicateObject = "42710";
 inline constexpr const char* kObjectNotInPrerequisiteState = "55000";
 inline constexpr const char* kInvalidAuthorization = "28000";
 inline constexpr const char* kInsufficientPrivilege = "42501";
+inline constexpr const char* kFeatureNotSupported = "0A000";
 inline constexpr const char* kInternalError = "XX000";
 // Custom codes (class PB, documented in docs/api.md).
 inline constexpr const char* kLeaseLost = "PB001";

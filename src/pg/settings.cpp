@@ -9,6 +9,7 @@ extern "C" {
 
 namespace batchguard::settings {
 
+int notify_interval_ms = 250;
 bool enable_worker = true;
 char* database_names = nullptr;
 int cleanup_interval_s = 600;
@@ -30,6 +31,13 @@ bool check_database_names(char** newval, void**, GucSource) {
 }  // namespace
 
 void define() {
+    DefineCustomIntVariable(
+        "batchguard.notify_interval",
+        "Least time between two progress events (NOTIFY) of one job from one session.",
+        "Each event takes a database-wide lock at commit; 0 sends one per committed "
+        "transaction that changed the job.",
+        &notify_interval_ms, 250, 0, 3600 * 1000, PGC_USERSET, GUC_UNIT_MS, nullptr, nullptr,
+        nullptr);
     DefineCustomBoolVariable(
         "batchguard.enable_worker", "Runs pg_batchguard's maintenance workers.",
         "Needs shared_preload_libraries = 'pg_batchguard'. Without them, schedule "

@@ -3,6 +3,10 @@
 
 namespace batchguard::settings {
 
+// Least time between two progress events (NOTIFY) of one job from one session, in ms
+// (0: one per committed transaction that changed the job).
+extern int notify_interval_ms;
+
 // Background workers (see docs/operations.md).
 extern bool enable_worker;
 extern char* database_names;         // comma-separated list of databases to maintain
