@@ -41,7 +41,9 @@ std::vector<std::string_view> item_list(Datum array, const char* what) {
             throw Error(sqlstate::kNullValueNotAllowed,
                         std::string(what) + " must not contain NULL (element " +
                             std::to_string(i + 1) + ")");
-        validate_id(elements[i], std::string(what) + " element " + std::to_string(i + 1));
+        // The error's name is built only for an invalid element: lists can be long.
+        if (!is_valid_id(*elements[i]))
+            validate_id(elements[i], std::string(what) + " element " + std::to_string(i + 1));
         items.push_back(*elements[i]);
     }
     return items;
@@ -238,15 +240,24 @@ BATCHGUARD_FUNCTION(batchguard_get_incomplete_checkpoints) {
 }
 
 BATCHGUARD_FUNCTION(batchguard_filter_pending_items) {
+    // One row: the positions of the items not done, aggregated in the server (a row per
+    // item through SPI costs more than the anti-join itself on large inputs); NULL if none.
+    // The set-returning functions run in the select list, in lockstep, and stream their
+    // rows: unnest() in FROM would first store all of them (on disk past work_mem). $3 is
+    // the number of items: each reference to $2 copies the whole array into the plan.
     static pg::Statement pending_positions{
-        "SELECT u.position FROM unnest($2::text[]) WITH ORDINALITY AS u(item, position)"
+        "SELECT array_agg(u.position)"
+        "  FROM (SELECT unnest($2::text[]) AS item, generate_series(1, $3) AS position) AS u"
         " WHERE NOT EXISTS (SELECT FROM batchguard.batch_items i"
         "                    WHERE i.batch_id = $1 AND i.item_id = u.item"
         "                      AND i.status IN ('completed', 'failed'))",
-        {INT8OID, TEXTARRAYOID}, CURSOR_OPT_CUSTOM_PLAN};
+        {INT8OID, TEXTARRAYOID, INT8OID},
+        CURSOR_OPT_CUSTOM_PLAN};
     const std::string_view job_id = job_arg(fcinfo);
     pg::require_not_null(fcinfo, 1, "items");
-    const Datum array = PG_GETARG_DATUM(1);
+    // Detoasted once, for the C++ and for the query alike.
+    const Datum array =
+        pg::pg_call([&] { return PointerGetDatum(PG_DETOAST_DATUM(PG_GETARG_DATUM(1))); });
     const std::vector<std::string_view> items = item_list(array, "items");
     const std::string owner = pg::current_owner();
 
@@ -256,16 +267,28 @@ BATCHGUARD_FUNCTION(batchguard_filter_pending_items) {
         std::optional<Batch> batch = BatchStore(spi).find(owner, job_id);
         if (batch && !items.empty()) {
             pending.assign(items.size(), 0);
-            pg::Rows rows =
-                spi.execute(pending_positions, {pg::Arg::int8(batch->batch_id), pg::Arg::of(array)});
-            for (std::uint64_t row = 0; row < rows.size(); ++row)
-                pending[static_cast<std::size_t>(rows.int8(row, 1).value() - 1)] = 1;
+            pg::Rows rows = spi.execute(pending_positions,
+                                        {pg::Arg::int8(batch->batch_id), pg::Arg::of(array),
+                                         pg::Arg::int8(static_cast<std::int64_t>(items.size()))});
+            if (std::optional<Datum> positions = rows.datum(0, 1)) {
+                for (std::int64_t position : pg::int8_array_elements(*positions)) {
+                    if (position < 1 || static_cast<std::uint64_t>(position) > items.size())
+                        throw Error(sqlstate::kInternalError, "item position out of range");
+                    pending[static_cast<std::size_t>(position - 1)] = 1;
+                }
+            }
         }
     }
+    // Whether an item is pending depends on its id only, so de-duplicating the pending
+    // items alone gives each pending item once, at its first position: fewer to hash.
+    std::vector<std::string_view> candidates;
+    candidates.reserve(items.size());
+    for (std::size_t position = 0; position < items.size(); ++position)
+        if (pending[position]) candidates.push_back(items[position]);
     std::vector<std::string_view> kept;
-    for (std::size_t position : batchguard::pending_positions(
-             items, [&](std::size_t position) { return !pending[position]; }))
-        kept.push_back(items[position]);
+    kept.reserve(candidates.size());
+    for (std::size_t position : batchguard::first_occurrences(candidates))
+        kept.push_back(candidates[position]);
     return pg::make_text_array(kept);
 }
 
