@@ -14,10 +14,10 @@ import sys
 
 parser = argparse.ArgumentParser()
 parser.add_argument("results")
-parser.add_argument("--rounds", type=int)
-parser.add_argument("--transactions", type=int)
 parser.add_argument("--large", type=int)
 parser.add_argument("--machine", default="")
+parser.add_argument("--settings", default="")
+parser.add_argument("--source", default="")
 args = parser.parse_args()
 
 data = collections.defaultdict(dict)  # (group, clients) -> round -> series -> ms
@@ -78,8 +78,9 @@ for label, group, ours, base, kind, target in COMPARISONS:
 header = ("benchmark", "clients", "ours ms", "base ms", "ratio", "spread", "n", "target", "verdict")
 widths = [max(len(r[i]) for r in rows + [header]) for i in range(len(header))]
 line = lambda r: "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
-if args.machine:
-    print(f"machine: {args.machine}")
+for name in ("machine", "settings", "source"):
+    if getattr(args, name):
+        print(f"{name}: {getattr(args, name)}")
 print("ratio = median over rounds of the per-round ratio (speed: baseline time / ours, higher is better;")
 print("        batch-size scaling: cost ratio, lower is better); spread = min-max over the rounds;")
 print("ms = median over rounds of the mean latency per call (informational, not a verdict)")

@@ -36,18 +36,18 @@ BEGIN
 END
 $$;
 
--- Items item-<k>, k = 1..count: status 'completed', or every even k completed and every
--- odd one pending when half_completed.
+-- Items item-<k>, k = 1..count, with the given status ('completed' or 'pending'), or
+-- 'half': every even k completed, every odd one pending.
 CREATE FUNCTION bench.add_numbered_items(store text, batch bigint, owner text, count integer,
-                                         half_completed boolean DEFAULT false) RETURNS void
+                                         status text) RETURNS void
     LANGUAGE plpgsql AS $$
 BEGIN
     EXECUTE format('INSERT INTO %I.batch_items (batch_id, item_id, owner, status)'
                    ' SELECT $1, ''item-'' || k, $2,'
-                   '        CASE WHEN $4 AND k %% 2 = 1 THEN ''pending'' ELSE ''completed'' END'
-                   '        ::batchguard.item_status'
+                   '        CASE WHEN $4 = ''half'' THEN CASE k %% 2 WHEN 0 THEN ''completed'' ELSE ''pending'' END'
+                   '             ELSE $4 END::batchguard.item_status'
                    '   FROM generate_series(1, $3) AS k', store)
-        USING batch, owner, count, half_completed;
+        USING batch, owner, count, status;
 END
 $$;
 
