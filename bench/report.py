@@ -38,6 +38,12 @@ for kind, write in (("new", "INSERT ... ON CONFLICT DO NOTHING"), ("known", "UPD
         (f"complete_item, {kind} item vs SELECT 1", kind, "ours", "select1", "speed", None),
         (f"PL/pgSQL reference, {kind} item vs plain {write}", kind, "plpgsql", "plain", "speed", None),
     ]
+for kind, write in (("new", "INSERT ... ON CONFLICT DO NOTHING"), ("known", "UPDATE")):
+    COMPARISONS += [
+        (f"[sync off] complete_item, {kind} item vs plain {write}", f"{kind}-async", "ours", "plain", "speed", None),
+        (f"[sync off] complete_item, {kind} item vs PL/pgSQL reference", f"{kind}-async", "ours", "plpgsql", "speed", None),
+        (f"[sync off] PL/pgSQL reference, {kind} item vs plain {write}", f"{kind}-async", "plpgsql", "plain", "speed", None),
+    ]
 large = f"{args.large:,}" if args.large else "large"
 for kind in ("new", "known"):
     COMPARISONS.append((f"complete_item, {kind} item: {large}-item / 1,000-item batch",
@@ -83,7 +89,8 @@ for name in ("machine", "settings", "source"):
         print(f"{name}: {getattr(args, name)}")
 print("ratio = median over rounds of the per-round ratio (speed: baseline time / ours, higher is better;")
 print("        batch-size scaling: cost ratio, lower is better); spread = min-max over the rounds;")
-print("ms = median over rounds of the mean latency per call (informational, not a verdict)")
+print("ms = median over rounds of the mean latency per call (informational, not a verdict);")
+print("[sync off] = synchronous_commit off in those sessions: informational, the CPU cost alone")
 print()
 print(line(header))
 print(line(tuple("-" * w for w in widths)))
