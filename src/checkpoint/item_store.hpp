@@ -25,6 +25,12 @@ public:
     bool record(const Batch& batch, std::string_view item_id, const Outcome& outcome,
                 std::optional<std::int64_t> lease_token);
 
+    // complete_item without a lease token in one statement, when the caller's batch exists
+    // with the given items_registered and the item changes: true then. False says only
+    // that the general way (find_or_create, then record) must decide.
+    bool complete_in_existing_batch(std::string_view job_id, std::string_view item_id,
+                                    std::optional<Datum> result, bool items_registered);
+
     // save_checkpoint's merges. `items` is a text[] datum, `failed` a validated jsonb array.
     void record_completed(const Batch& batch, Datum items);
     void record_failed(const Batch& batch, Datum failed);

@@ -16,4 +16,7 @@ inline bool is_valid_id(std::string_view id) { return !id.empty() && id.size() <
 // Throws Error (22004 for NULL, 22023 for empty or too long) naming what the id is.
 void validate_id(std::optional<std::string_view> id, std::string_view what);
 
+// What validate_id accepts, without building an error name: the check for long lists.
+inline bool is_valid_id(std::string_view id) { return !id.empty() && id.size() <= kMaxIdBytes; }
+
 }  // namespace batchguard

@@ -1,0 +1,2 @@
+-- Baseline: the cheapest round trip, a read-only transaction without WAL.
+SELECT 1;
