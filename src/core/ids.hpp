@@ -11,8 +11,6 @@ namespace batchguard {
 // btree tuple limit (about 2.7 kB) so any id that is accepted can always be stored.
 inline constexpr std::size_t kMaxIdBytes = 1024;
 
-inline bool is_valid_id(std::string_view id) { return !id.empty() && id.size() <= kMaxIdBytes; }
-
 // Throws Error (22004 for NULL, 22023 for empty or too long) naming what the id is.
 void validate_id(std::optional<std::string_view> id, std::string_view what);
 
