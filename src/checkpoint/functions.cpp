@@ -8,6 +8,7 @@
 #include "core/failed_items.hpp"
 #include "core/ids.hpp"
 #include "core/item_set.hpp"
+#include "pg/arrays.hpp"
 #include "pg/datum.hpp"
 #include "pg/guard.hpp"
 #include "pg/identity.hpp"
@@ -262,10 +263,11 @@ BATCHGUARD_FUNCTION(batchguard_filter_pending_items) {
                                         {pg::Arg::int8(batch->batch_id), pg::Arg::of(array),
                                          pg::Arg::int8(static_cast<std::int64_t>(items.size()))});
             if (std::optional<Datum> positions = rows.datum(0, 1)) {
-                for (std::int64_t position : pg::int8_array_elements(*positions)) {
-                    if (position < 1 || static_cast<std::uint64_t>(position) > items.size())
+                for (std::optional<std::int64_t> position : pg::int8_array_elements(*positions)) {
+                    if (!position || *position < 1 ||
+                        static_cast<std::uint64_t>(*position) > items.size())
                         throw Error(sqlstate::kInternalError, "item position out of range");
-                    pending[static_cast<std::size_t>(position - 1)] = 1;
+                    pending[static_cast<std::size_t>(*position - 1)] = 1;
                 }
             }
         }

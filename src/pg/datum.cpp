@@ -61,23 +61,6 @@ Datum text_datum(std::string_view s) {
     });
 }
 
-std::vector<std::int64_t> int8_array_elements(Datum array) {
-    Datum* elements = nullptr;
-    bool* nulls = nullptr;
-    int count = 0;
-    pg_call([&] {
-        deconstruct_array(DatumGetArrayTypeP(array), INT8OID, sizeof(int64), FLOAT8PASSBYVAL,
-                          TYPALIGN_DOUBLE, &elements, &nulls, &count);
-    });
-    std::vector<std::int64_t> result;
-    result.reserve(static_cast<std::size_t>(count));
-    for (int i = 0; i < count; ++i) {
-        if (nulls[i]) throw Error(sqlstate::kInternalError, "unexpected NULL in an int8 array");
-        result.push_back(DatumGetInt64(elements[i]));
-    }
-    return result;
-}
-
 Datum make_text_array(const std::vector<std::string_view>& items) {
     // Every element in one allocation (construct_array copies them into the array):
     // results of half a million items are ordinary for filter_pending_items.

@@ -20,8 +20,6 @@ std::optional<bool> bool_arg(FunctionCallInfo fcinfo, int n);
 // Elements of a one-dimensional text[]; a NULL element is nullopt.
 std::vector<std::optional<std::string_view>> text_array_elements(Datum array);
 
-// Elements of an int8[] that has no NULL elements.
-std::vector<std::int64_t> int8_array_elements(Datum array);
 
 // A text[] datum built from the given strings.
 Datum make_text_array(const std::vector<std::string_view>& items);
