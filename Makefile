@@ -3,22 +3,25 @@ EXTENSION    = pg_batchguard
 EXTVERSION   = 1.0
 MODULE_big   = pg_batchguard
 
-SRCS = $(sort $(wildcard src/core/*.cpp src/pg/*.cpp src/checkpoint/*.cpp)) src/module.cpp
+SRCS = $(sort $(wildcard src/core/*.cpp src/pg/*.cpp src/identity/*.cpp src/checkpoint/*.cpp \
+                          src/worker/*.cpp)) \
+       src/module.cpp
 OBJS = $(SRCS:.cpp=.o)
 
 # The install script is the schema followed by each feature's SQL, in this order.
-INSTALL_SQL = src/schema.sql src/checkpoint/checkpoint.sql
+INSTALL_SQL = src/schema.sql src/identity/identity.sql src/checkpoint/checkpoint.sql \
+              src/worker/worker.sql
 DATA_built  = $(EXTENSION)--$(EXTVERSION).sql
 DATA        = $(wildcard $(EXTENSION)--*--*.sql)
 
 # pg_regress: the suites listed in test/schedule (scripts/check-schedule keeps it in
 # sync with sql/); isolation specs in specs/; TAP tests in test/t/.
-REGRESS      = $(shell sed -n 's/^test: *//p' test/schedule)
+REGRESS     := $(shell sed -n 's/^test: *//p' test/schedule)
 REGRESS_OPTS = --load-extension=$(EXTENSION)
-ISOLATION    = $(patsubst specs/%.spec,%,$(sort $(wildcard specs/*.spec)))
+ISOLATION   := $(patsubst specs/%.spec,%,$(sort $(wildcard specs/*.spec)))
 ISOLATION_OPTS = --load-extension=$(EXTENSION)
-TAP_TESTS    = 1
-PROVE_TESTS  = $(sort $(wildcard test/t/*.pl))
+PROVE_TESTS := $(sort $(wildcard test/t/*.pl))
+TAP_TESTS   := $(if $(PROVE_TESTS),1)
 PROVE_FLAGS  = -I test/perl
 
 SHLIB_LINK   = -lzstd -lstdc++

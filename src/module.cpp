@@ -1,11 +1,18 @@
-// The library's entry: module magic and start-up.
+// The library's entry: module magic, settings, and the background workers when preloaded.
 #include "pg/postgres.hpp"
+#include "pg/settings.hpp"
+#include "worker/workers.hpp"
 
 extern "C" {
+#include "utils/guc.h"
+
 PG_MODULE_MAGIC;
 
-void _PG_init(void);
-void _PG_init(void) {
-    MarkGUCPrefixReserved("batchguard");
+PGDLLEXPORT void _PG_init(void);
 }
+
+void _PG_init(void) {
+    batchguard::settings::define();
+    MarkGUCPrefixReserved("batchguard");
+    if (process_shared_preload_libraries_in_progress) batchguard::worker::register_launcher();
 }

@@ -1,4 +1,4 @@
--- Included by every pg_regress suite (\ir ../test/helpers.sql).
+-- Included by every pg_regress suite (\i test/helpers.sql).
 -- pg_temp.error_of(statement): 'ok', or the error's SQLSTATE and message. Boolean checks
 -- and this helper keep expected output free of timestamps and source line numbers.
 \set QUIET on

@@ -38,13 +38,14 @@ CREATE TABLE batchguard.batch_items (
 COMMENT ON TABLE batchguard.batch_items IS
     'One row per known item of a batch: its status, attempts, lease, error and result';
 
--- Callers read their own rows; every change goes through the functions.
+-- Callers read their own rows (administrators every row); every change goes through the
+-- functions. The sub-selects make each query compute the caller's identity once.
 ALTER TABLE batchguard.batches ENABLE ROW LEVEL SECURITY;
 ALTER TABLE batchguard.batch_items ENABLE ROW LEVEL SECURITY;
 CREATE POLICY owner_reads ON batchguard.batches FOR SELECT
-    USING (owner = batchguard.current_owner());
+    USING (owner = (SELECT batchguard.current_owner()) OR (SELECT batchguard._is_admin()));
 CREATE POLICY owner_reads ON batchguard.batch_items FOR SELECT
-    USING (owner = batchguard.current_owner());
+    USING (owner = (SELECT batchguard.current_owner()) OR (SELECT batchguard._is_admin()));
 GRANT SELECT ON batchguard.batches, batchguard.batch_items TO PUBLIC;
 
 SELECT pg_catalog.pg_extension_config_dump('batchguard.batches', '');

@@ -111,11 +111,6 @@ std::optional<Datum> jsonb_object_arg(FunctionCallInfo fcinfo, int n, const char
 
 }  // namespace
 
-BATCHGUARD_FUNCTION(batchguard_current_owner) {
-    (void)fcinfo;
-    return pg::text_datum(pg::current_owner());
-}
-
 BATCHGUARD_FUNCTION(batchguard_save_checkpoint) {
     const std::string_view job_id = job_arg(fcinfo);
     pg::require_not_null(fcinfo, 1, "completed_items");

@@ -7,8 +7,16 @@
 
 namespace batchguard::pg {
 
-// The owner recorded on every row: the current user's name.
+// The owner recorded on every row: the current user's name, or "<role>/<identity>" when
+// a superuser mapped the current role to a trusted identity source (map_identity).
 std::string current_owner();
+
+// Members of the role batchguard_admin (created by the operator) read every owner's rows.
+inline constexpr const char* kAdminRole = "batchguard_admin";
+bool current_user_is_admin();
+
+// Forgets cached identity mappings (they are re-read on next use); called on change.
+void invalidate_identity_cache();
 
 // A transaction-scoped lock on one (owner, job): item writers share it, so they never
 // wait for each other; cleanup_checkpoint takes it exclusively, so no item write lands

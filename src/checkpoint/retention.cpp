@@ -1,0 +1,44 @@
+#include "checkpoint/retention.hpp"
+
+#include "checkpoint/batch_store.hpp"
+#include "pg/guard.hpp"
+#include "pg/identity.hpp"
+
+#include <utility>
+#include <vector>
+
+namespace batchguard::checkpoint {
+
+std::int64_t purge_finished_batches(pg::SpiSession& spi, const std::optional<std::string>& owner,
+                                    std::int64_t retention_s) {
+    static pg::Statement batches_of{
+        "SELECT owner, job_id, " BATCH_COLUMNS " FROM batchguard.batches"
+        " WHERE $1::text IS NULL OR owner = $1",
+        {TEXTOID}};
+    pg::Rows rows = spi.execute(batches_of, {owner ? pg::Arg::text(*owner) : pg::Arg::null()});
+    struct Candidate {
+        std::string owner, job_id;
+        Batch batch;
+    };
+    std::vector<Candidate> candidates;
+    for (std::uint64_t row = 0; row < rows.size(); ++row)
+        candidates.push_back({rows.text(row, 1).value(), rows.text(row, 2).value(),
+                              batch_from_rows(rows, row, 3)});
+
+    const TimestampTz cutoff = GetCurrentTimestamp() - retention_s * USECS_PER_SEC;
+    BatchStore store(spi);
+    std::int64_t purged = 0;
+    for (const Candidate& c : candidates) {
+        pg::check_for_interrupts();
+        const ItemTotals totals = store.totals(c.batch.batch_id);
+        const BatchStatus status = compute_progress(facts_of(c.batch, totals)).status;
+        const bool finished = status == BatchStatus::kCompleted || status == BatchStatus::kFailed ||
+                              status == BatchStatus::kCancelled;
+        if (!finished || last_change_of(c.batch, totals) >= cutoff) continue;
+        pg::lock_job(c.owner, c.job_id, pg::JobLockMode::kExclusive);
+        if (store.remove(c.owner, c.job_id)) ++purged;
+    }
+    return purged;
+}
+
+}  // namespace batchguard::checkpoint

@@ -1,0 +1,33 @@
+-- Owner identity: who owns the rows a caller creates, and who may read everything.
+
+CREATE TABLE batchguard.identity_map (
+    role       regrole PRIMARY KEY,
+    setting    text NOT NULL,
+    json_key   text,
+    created_at timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+COMMENT ON TABLE batchguard.identity_map IS
+    'Roles trusted to name their end users: role -> configuration setting (and JSON key) holding the identity';
+REVOKE ALL ON batchguard.identity_map FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('batchguard.identity_map', '');
+
+CREATE FUNCTION batchguard.map_identity(role regrole, setting text, json_key text DEFAULT NULL)
+    RETURNS void
+    LANGUAGE c VOLATILE PARALLEL UNSAFE
+    AS 'MODULE_PATHNAME', 'batchguard_map_identity';
+COMMENT ON FUNCTION batchguard.map_identity(regrole, text, text) IS
+    'Superuser only: rows created under this role belong to "<role>/<identity>", read from the setting';
+REVOKE EXECUTE ON FUNCTION batchguard.map_identity(regrole, text, text) FROM PUBLIC;
+
+CREATE FUNCTION batchguard.unmap_identity(role regrole) RETURNS boolean
+    LANGUAGE c VOLATILE PARALLEL UNSAFE
+    AS 'MODULE_PATHNAME', 'batchguard_unmap_identity';
+COMMENT ON FUNCTION batchguard.unmap_identity(regrole) IS
+    'Superuser only: the role owns its rows under its own name again; true if it was mapped';
+REVOKE EXECUTE ON FUNCTION batchguard.unmap_identity(regrole) FROM PUBLIC;
+
+CREATE FUNCTION batchguard._is_admin() RETURNS boolean
+    LANGUAGE c STABLE PARALLEL SAFE
+    AS 'MODULE_PATHNAME', 'batchguard_is_admin';
+COMMENT ON FUNCTION batchguard._is_admin() IS
+    'Internal (row security): true for members of the role batchguard_admin, who read every owner''s rows';

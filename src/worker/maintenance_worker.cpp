@@ -1,0 +1,104 @@
+// A maintenance worker: connected to one database, it runs batchguard.run_maintenance()
+// every batchguard.cleanup_interval, each round in its own transaction. A failing round
+// is logged once and the next one runs as usual.
+#include "pg/postgres.hpp"
+#include "pg/settings.hpp"
+
+extern "C" {
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "tcop/tcopprot.h"
+#include "utils/guc.h"
+#include "utils/snapmgr.h"
+
+PGDLLEXPORT void batchguard_worker_main(Datum);
+}
+
+namespace {
+
+void round_error_context(void* arg) {
+    errcontext("pg_batchguard maintenance round in database \"%s\"", static_cast<const char*>(arg));
+}
+
+// Plain C on purpose: PG_TRY here catches the round's errors, and no C++ object may live
+// in a frame that a longjmp crosses.
+void run_round(const char* database) {
+    MemoryContext round_context = CurrentMemoryContext;
+    ErrorContextCallback context{error_context_stack, round_error_context,
+                                 const_cast<char*>(database)};
+    error_context_stack = &context;
+    PG_TRY();
+    {
+        SetCurrentStatementStartTimestamp();
+        StartTransactionCommand();
+        PushActiveSnapshot(GetTransactionSnapshot());
+        pgstat_report_activity(STATE_RUNNING, "pg_batchguard maintenance round");
+        if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
+        // A database without the extension is skipped quietly until it is installed.
+        if (SPI_execute("SELECT FROM pg_catalog.pg_extension WHERE extname = 'pg_batchguard'",
+                        true, 1) == SPI_OK_SELECT &&
+            SPI_processed == 1) {
+            // It logs its own results (one line, when it changed something).
+            if (SPI_execute("SELECT batchguard.run_maintenance()", false, 1) != SPI_OK_SELECT)
+                elog(ERROR, "batchguard.run_maintenance() failed");
+        }
+        SPI_finish();
+        PopActiveSnapshot();
+        CommitTransactionCommand();
+        pgstat_report_activity(STATE_IDLE, nullptr);
+    }
+    PG_CATCH();
+    {
+        MemoryContextSwitchTo(round_context);
+        EmitErrorReport();  // once, with the round's context
+        FlushErrorState();
+        AbortCurrentTransaction();
+        pgstat_report_activity(STATE_IDLE, nullptr);
+    }
+    PG_END_TRY();
+    error_context_stack = context.previous;
+    MemoryContextSwitchTo(round_context);
+}
+
+}  // namespace
+
+void batchguard_worker_main(Datum) {
+    char database[NAMEDATALEN];
+    strlcpy(database, MyBgworkerEntry->bgw_extra, NAMEDATALEN);
+
+    pqsignal(SIGHUP, SignalHandlerForConfigReload);
+    pqsignal(SIGTERM, die);
+    BackgroundWorkerUnblockSignals();
+    BackgroundWorkerInitializeConnection(database, nullptr, 0);
+    pgstat_report_appname("pg_batchguard worker");
+
+    MemoryContext round_memory =
+        AllocSetContextCreate(TopMemoryContext, "pg_batchguard round", ALLOCSET_DEFAULT_SIZES);
+    TimestampTz last_round_at = 0;
+    for (;;) {
+        CHECK_FOR_INTERRUPTS();
+        if (ConfigReloadPending) {
+            ConfigReloadPending = false;
+            ProcessConfigFile(PGC_SIGHUP);
+        }
+        // Computed from the current setting each time: a reloaded interval applies at once.
+        const long interval_ms = static_cast<long>(batchguard::settings::cleanup_interval_s) * 1000L;
+        const TimestampTz now = GetCurrentTimestamp();
+        if (last_round_at == 0 || TimestampDifferenceExceeds(last_round_at, now, interval_ms)) {
+            MemoryContext previous = MemoryContextSwitchTo(round_memory);
+            run_round(database);
+            MemoryContextSwitchTo(previous);
+            MemoryContextReset(round_memory);
+            last_round_at = GetCurrentTimestamp();
+            continue;
+        }
+        const long waited_ms = TimestampDifferenceMilliseconds(last_round_at, now);
+        // SIGHUP and SIGTERM set the latch; the postmaster's death ends us.
+        (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+                        interval_ms - waited_ms, PG_WAIT_EXTENSION);
+        ResetLatch(MyLatch);
+    }
+}
