@@ -1,5 +1,6 @@
 // The library's entry: module magic, settings, and the background workers when preloaded.
 #include "pg/postgres.hpp"
+#include "pg/files.hpp"
 #include "pg/settings.hpp"
 #include "worker/workers.hpp"
 
@@ -14,5 +15,6 @@ PGDLLEXPORT void _PG_init(void);
 void _PG_init(void) {
     batchguard::settings::define();
     MarkGUCPrefixReserved("batchguard");
+    batchguard::pg::register_backup_file_callbacks();
     if (process_shared_preload_libraries_in_progress) batchguard::worker::register_launcher();
 }

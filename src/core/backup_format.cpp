@@ -30,6 +30,15 @@ void key(std::string& out, std::string_view name) {
     out.push_back(':');
 }
 
+void string_array(std::string& out, const std::vector<std::string>& items) {
+    out += "[";
+    for (std::size_t i = 0; i < items.size(); ++i) {
+        if (i > 0) out += ",";
+        append_json_string(out, items[i]);
+    }
+    out += "]";
+}
+
 [[noreturn]] void bad(const char* what, const std::string& why) {
     throw Error(sqlstate::kBackupCorrupt, std::string("invalid ") + what, why);
 }
@@ -56,6 +65,15 @@ std::int64_t to_int64(const JsonValue& v, const char* what, std::string_view nam
 }
 
 constexpr const char* kHeader = "backup header";
+
+std::vector<std::string> strings(const JsonValue& array) {
+    std::vector<std::string> out;
+    for (const JsonValue& item : array.items) {
+        if (!item.is_string()) bad(kHeader, "a column name is not a string");
+        out.push_back(item.text);
+    }
+    return out;
+}
 constexpr const char* kTrailer = "backup trailer";
 
 }  // namespace
@@ -120,18 +138,25 @@ std::string header_line(const BackupHeader& h) {
         }
         out += "],";
         key(out, "key");
+        string_array(out, t.key_columns);
+        out += ",";
+        key(out, "references");
         out += "[";
-        for (std::size_t c = 0; c < t.key_columns.size(); ++c) {
-            if (c > 0) out += ",";
-            append_json_string(out, t.key_columns[c]);
+        for (std::size_t r = 0; r < t.references.size(); ++r) {
+            const BackupReference& ref = t.references[r];
+            if (r > 0) out += ",";
+            out += "{";
+            key(out, "parent");
+            append_json_string(out, ref.parent);
+            out += ",";
+            key(out, "columns");
+            string_array(out, ref.columns);
+            out += ",";
+            key(out, "parent_columns");
+            string_array(out, ref.parent_columns);
+            out += "}";
         }
-        out += "],";
-        key(out, "reached_from");
-        if (t.reached_from.empty())
-            out += "null";
-        else
-            append_json_string(out, t.reached_from);
-        out += "}";
+        out += "]}";
     }
     out += "]}";
     return out;
@@ -217,15 +242,26 @@ BackupHeader parse_header_line(std::string_view line) {
             table.columns.push_back(
                 {string_member(c, "name", kHeader), string_member(c, "type", kHeader)});
         }
-        for (const JsonValue& k : member(t, "key", JsonValue::Kind::kArray, kHeader).items) {
-            if (!k.is_string()) bad(kHeader, "a key column is not a string");
-            table.key_columns.push_back(k.text);
+        table.key_columns = strings(member(t, "key", JsonValue::Kind::kArray, kHeader));
+        for (const JsonValue& r :
+             member(t, "references", JsonValue::Kind::kArray, kHeader).items) {
+            if (!r.is_object()) bad(kHeader, "a reference is not an object");
+            BackupReference ref;
+            ref.parent = string_member(r, "parent", kHeader);
+            ref.columns = strings(member(r, "columns", JsonValue::Kind::kArray, kHeader));
+            ref.parent_columns =
+                strings(member(r, "parent_columns", JsonValue::Kind::kArray, kHeader));
+            if (ref.columns.empty() || ref.columns.size() != ref.parent_columns.size())
+                bad(kHeader, "a reference's columns do not match its parent's");
+            table.references.push_back(std::move(ref));
         }
-        if (const JsonValue* from = t.find("reached_from"); from != nullptr && from->is_string())
-            table.reached_from = from->text;
         h.tables.push_back(std::move(table));
     }
     if (h.tables.empty()) bad(kHeader, "no tables are listed");
+    for (const BackupTable& t : h.tables)
+        for (const BackupReference& r : t.references)
+            if (h.find_table(r.parent) == nullptr)
+                bad(kHeader, "table \"" + t.name + "\" references an unlisted table");
     if (h.tables.front().name != h.source) bad(kHeader, "the first table is not the source table");
     return h;
 }

@@ -25,14 +25,19 @@ struct BackupColumn {
     std::string type;  // format_type() of the column
 };
 
+// A foreign key through which rows of a table were reached: the row's `columns` equal the
+// parent's `parent_columns`; a row line's parent key is the text of those values.
+struct BackupReference {
+    std::string parent;
+    std::vector<std::string> columns;
+    std::vector<std::string> parent_columns;
+};
+
 struct BackupTable {
     std::string name;  // schema-qualified, quoted where needed
     std::vector<BackupColumn> columns;
-    // The columns whose values (as text) make up the "key" of a parent reference to a row
-    // of this table: its primary key, or the referenced columns when it has none.
-    std::vector<std::string> key_columns;
-    // The table this one was reached from (empty for the source).
-    std::string reached_from;
+    std::vector<std::string> key_columns;  // its primary key (may be empty)
+    std::vector<BackupReference> references;  // empty for the source table
 };
 
 struct BackupHeader {

@@ -20,7 +20,6 @@ inline constexpr const char* kInvalidAuthorization = "28000";
 inline constexpr const char* kInsufficientPrivilege = "42501";
 inline constexpr const char* kInternalError = "XX000";
 inline constexpr const char* kConfigurationLimitExceeded = "53400";
-inline constexpr const char* kInsufficientPrivilege = "42501";
 inline constexpr const char* kUndefinedColumn = "42703";
 inline constexpr const char* kWrongObjectType = "42809";
 inline constexpr const char* kInvalidTransactionState = "25000";

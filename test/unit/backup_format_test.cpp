@@ -95,9 +95,10 @@ BackupHeader sample_header() {
     h.created_at = "2024-01-01T00:00:00+00:00";
     h.expires_at = "2024-01-08T00:00:00+00:00";
     h.settings = {{"DateStyle", "ISO, YMD"}, {"TimeZone", "UTC"}};
-    h.tables = {
-        {"public.parent", {{"id", "bigint"}, {"name", "text"}}, {"id"}, ""},
-        {"public.child", {{"id", "integer"}, {"parent_id", "bigint"}}, {"id"}, "public.parent"}};
+    BackupTable parent{"public.parent", {{"id", "bigint"}, {"name", "text"}}, {"id"}, {}};
+    BackupTable child{"public.child", {{"id", "integer"}, {"parent_id", "bigint"}}, {"id"}, {}};
+    child.references.push_back({"public.parent", {"parent_id"}, {"id"}});
+    h.tables = {parent, child};
     return h;
 }
 
@@ -275,8 +276,11 @@ TEST(BackupHeader, RoundTrips) {
     EXPECT_EQ(back.settings, h.settings);
     ASSERT_EQ(back.tables.size(), 2u);
     EXPECT_EQ(back.tables[1].columns[1].name, "parent_id");
-    EXPECT_EQ(back.tables[1].reached_from, "public.parent");
-    EXPECT_EQ(back.tables[0].reached_from, "");
+    ASSERT_EQ(back.tables[1].references.size(), 1u);
+    EXPECT_EQ(back.tables[1].references[0].parent, "public.parent");
+    EXPECT_EQ(back.tables[1].references[0].columns, std::vector<std::string>{"parent_id"});
+    EXPECT_EQ(back.tables[1].references[0].parent_columns, std::vector<std::string>{"id"});
+    EXPECT_TRUE(back.tables[0].references.empty());
     EXPECT_EQ(back.tables[0].key_columns, std::vector<std::string>{"id"});
 }
 
