@@ -83,7 +83,7 @@ void define() {
     DefineCustomIntVariable(
         "batchguard.max_backup_retention",
         "The longest retention a backup can be given (export_backup, extend_backup).", nullptr,
-        &max_backup_retention_s, 365 * 24 * 3600, 60, INT_MAX, PGC_SIGHUP, GUC_UNIT_S, nullptr,
+        &max_backup_retention_s, 365 * 24 * 3600, 60, INT_MAX, PGC_SUSET, GUC_UNIT_S, nullptr,
         nullptr, nullptr);
     DefineCustomIntVariable("batchguard.compression_level", "zstd compression level of backups.",
                             nullptr, &compression_level, 3, 1, 19, PGC_USERSET, 0, nullptr, nullptr,
@@ -94,11 +94,11 @@ void define() {
         &compression_workers, 0, 0, 8, PGC_SUSET, 0, nullptr, nullptr, nullptr);
     DefineCustomIntVariable("batchguard.max_backup_bytes",
                             "Total size of the backup files of a database; -1 means no limit.",
-                            nullptr, &max_backup_kb, -1, -1, INT_MAX, PGC_SIGHUP, GUC_UNIT_KB,
+                            nullptr, &max_backup_kb, -1, -1, INT_MAX, PGC_SUSET, GUC_UNIT_KB,
                             nullptr, nullptr, nullptr);
     DefineCustomIntVariable("batchguard.max_backup_bytes_per_owner",
                             "Total size of one owner's backup files; -1 means no limit.", nullptr,
-                            &max_backup_kb_per_owner, -1, -1, INT_MAX, PGC_SIGHUP, GUC_UNIT_KB,
+                            &max_backup_kb_per_owner, -1, -1, INT_MAX, PGC_SUSET, GUC_UNIT_KB,
                             nullptr, nullptr, nullptr);
 }
 
