@@ -127,9 +127,8 @@ class LineWriter {
         });
         if (row_null) throw Error(sqlstate::kInternalError, "row_to_json returned NULL");
         buffer_.clear();
-        append_row_line(buffer_, *table_, std::string_view(row_data, row_size),
-                        key_null ? nullptr : parent_,
-                        std::string_view(key_data ? key_data : "", key_size));
+        const std::string_view key(key_data ? key_data : "", key_size);
+        format_->append(buffer_, std::string_view(row_data, row_size), key_null ? nullptr : &key);
         line(buffer_);
         ++rows_;
         progress_.rows += 1;
@@ -137,9 +136,8 @@ class LineWriter {
         if ((rows_ & 0x3FF) == 0) progress_.publish();
     }
 
-    void start(const std::string* table, const std::string* parent) {
-        table_ = table;
-        parent_ = parent;
+    void start(const std::string& table, const std::string* parent) {
+        format_.emplace(table, parent);
         rows_ = 0;
     }
     std::int64_t rows() const { return rows_; }
@@ -151,8 +149,7 @@ class LineWriter {
     Hasher& body_hash_;
     ExportProgress& progress_;
     bool convert_;
-    const std::string* table_ = nullptr;
-    const std::string* parent_ = nullptr;
+    std::optional<RowLineFormat> format_;
     std::string buffer_;
     std::int64_t rows_ = 0;
 };
@@ -306,7 +303,7 @@ ExportResult export_backup(const ExportRequest& request) {
             if (q.edge >= 0)
                 parent =
                     &graph.tables()[(q.self_edge ? t.self_edges : t.edges)[q.edge].parent].name;
-            writer.start(&t.name, parent);
+            writer.start(t.name, parent);
             run_query(q.sql, request.ids, writer);
             counts[q.table] += writer.rows();
         }

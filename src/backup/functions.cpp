@@ -119,6 +119,26 @@ struct RowsScan {
     std::unique_ptr<ZstdReader> zstd;
     std::unique_ptr<BackupStreamReader> stream;
     bool convert = false;
+    MemoryContext memory = nullptr;  // the scan's (multi-call) context
+    // Table names repeat on every row: their text datums are made once per scan.
+    std::vector<std::pair<std::string, Datum>> names;
+    std::string json;  // the row's JSON, NUL-terminated for jsonb_in
+
+    Datum name_datum(const std::string& name) {
+        for (const auto& [known, datum] : names)
+            if (known == name) return datum;
+        Datum datum = pg::pg_call([&] {
+            MemoryContext old = MemoryContextSwitchTo(memory);
+            Datum d = convert ? CStringGetTextDatum(pg_any_to_server(
+                                    name.data(), static_cast<int>(name.size()), PG_UTF8))
+                              : PointerGetDatum(cstring_to_text_with_len(
+                                    name.data(), static_cast<int>(name.size())));
+            MemoryContextSwitchTo(old);
+            return d;
+        });
+        names.emplace_back(name, datum);
+        return datum;
+    }
 };
 
 void free_scan(void* arg) {
@@ -244,6 +264,7 @@ BATCHGUARD_FUNCTION(batchguard_backup_rows) {
         scan->zstd = std::make_unique<ZstdReader>(*scan->file);
         scan->stream = std::make_unique<BackupStreamReader>(*scan->zstd, pg::make_sha256());
         scan->convert = GetDatabaseEncoding() != PG_UTF8 && GetDatabaseEncoding() != PG_SQL_ASCII;
+        scan->memory = funcctx->multi_call_memory_ctx;
         RowsScan* raw = scan.release();
         pg::pg_call([&] {
             auto* callback = static_cast<MemoryContextCallback*>(MemoryContextAllocZero(
@@ -272,20 +293,18 @@ BATCHGUARD_FUNCTION(batchguard_backup_rows) {
     }
     Datum values[4];
     bool nulls[4] = {};
-    values[0] = text_or_null(row->table, nulls[0], scan->convert);
-    {
-        std::string json(row->row);
+    values[0] = scan->name_datum(row->table);
+    scan->json.assign(row->row);
+    values[1] = pg::pg_call([&] {
+        const char* json = scan->json.c_str();
         if (scan->convert)
-            values[1] = pg::pg_call([&] {
-                char* server =
-                    pg_any_to_server(json.data(), static_cast<int>(json.size()), PG_UTF8);
-                return DirectFunctionCall1(jsonb_in, CStringGetDatum(server));
-            });
-        else
-            values[1] = pg::pg_call(
-                [&] { return DirectFunctionCall1(jsonb_in, CStringGetDatum(json.c_str())); });
-    }
-    values[2] = text_or_null(row->parent_table, nulls[2], scan->convert);
+            json = pg_any_to_server(json, static_cast<int>(scan->json.size()), PG_UTF8);
+        return DirectFunctionCall1(jsonb_in, CStringGetDatum(json));
+    });
+    if (row->parent_table)
+        values[2] = scan->name_datum(*row->parent_table);
+    else
+        nulls[2] = true;
     values[3] = text_or_null(row->parent_key, nulls[3], scan->convert);
     Datum result = pg::pg_call([&] {
         HeapTuple tuple = heap_form_tuple(funcctx->tuple_desc, values, nulls);

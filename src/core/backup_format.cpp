@@ -201,6 +201,30 @@ void append_row_line(std::string& out, std::string_view table, std::string_view 
     out += "}}\n";
 }
 
+RowLineFormat::RowLineFormat(std::string_view table, const std::string* parent_table) {
+    prefix_ = "{\"table\":";
+    append_json_string(prefix_, table);
+    prefix_ += ",\"row\":";
+    if (parent_table != nullptr) {
+        parent_prefix_ = ",\"parent\":{\"table\":";
+        append_json_string(parent_prefix_, *parent_table);
+        parent_prefix_ += ",\"key\":";
+    }
+}
+
+void RowLineFormat::append(std::string& out, std::string_view row_json,
+                           const std::string_view* parent_key) const {
+    out += prefix_;
+    out += row_json;
+    if (parent_key == nullptr || parent_prefix_.empty()) {
+        out += ",\"parent\":null}\n";
+        return;
+    }
+    out += parent_prefix_;
+    append_json_string(out, *parent_key);
+    out += "}}\n";
+}
+
 BackupHeader parse_header_line(std::string_view line) {
     const JsonValue v = parse_json(line, kHeader);
     if (!v.is_object()) bad(kHeader, "the first line is not a JSON object");

@@ -72,6 +72,17 @@ std::string trailer_line(const BackupTrailer& trailer);
 void append_row_line(std::string& out, std::string_view table, std::string_view row_json,
                      const std::string* parent_table, std::string_view parent_key);
 
+// The same, with the parts that repeat on every row of one table prepared once.
+class RowLineFormat {
+public:
+    RowLineFormat(std::string_view table, const std::string* parent_table);
+    void append(std::string& out, std::string_view row_json, const std::string_view* parent_key) const;
+
+private:
+    std::string prefix_;         // {"table":T,"row":
+    std::string parent_prefix_;  // ,"parent":{"table":P,"key":
+};
+
 BackupHeader parse_header_line(std::string_view line);
 BackupTrailer parse_trailer_line(std::string_view line);
 bool is_trailer_line(std::string_view line);

@@ -3,6 +3,7 @@
 #include "core/error.hpp"
 
 #include <cstdio>
+#include <cstring>
 
 namespace batchguard {
 
@@ -344,9 +345,13 @@ std::size_t find_json_container_end(std::string_view text, std::size_t pos, cons
     };
     if (pos >= text.size() || (text[pos] != '{' && text[pos] != '['))
         fail("expected an object or an array");
-    std::vector<char> open;  // the closing bracket each open container expects
-    while (pos < text.size()) {
-        const char c = text[pos++];
+    // The closing bracket each open container expects (reused: no allocation per call).
+    static thread_local std::string open;
+    open.clear();
+    const char* data = text.data();
+    const std::size_t size = text.size();
+    while (pos < size) {
+        const char c = data[pos++];
         switch (c) {
             case '{':
                 open.push_back('}');
@@ -361,14 +366,15 @@ std::size_t find_json_container_end(std::string_view text, std::size_t pos, cons
                 if (open.empty()) return pos;
                 break;
             case '"':
+                // From quote to quote; a quote after an odd number of backslashes is escaped.
                 for (;;) {
-                    if (pos >= text.size()) fail("unterminated string");
-                    const char d = text[pos++];
-                    if (d == '"') break;
-                    if (d == '\\') {
-                        if (pos >= text.size()) fail("unterminated string");
-                        ++pos;
-                    }
+                    const void* q = std::memchr(data + pos, '"', size - pos);
+                    if (q == nullptr) fail("unterminated string");
+                    const std::size_t at = static_cast<std::size_t>(static_cast<const char*>(q) - data);
+                    std::size_t slashes = 0;
+                    while (at - slashes > pos && data[at - slashes - 1] == '\\') ++slashes;
+                    pos = at + 1;
+                    if (slashes % 2 == 0) break;
                 }
                 break;
             default:
@@ -409,15 +415,40 @@ RowLine parse_row_line(std::string_view line) {
             if (p.peek() == 'n') {
                 p.literal("null");
             } else {
-                JsonValue parent;
-                p.value(&parent, 1);
-                const JsonValue* table = parent.find("table");
-                const JsonValue* key_value = parent.find("key");
-                if (!parent.is_object() || table == nullptr || !table->is_string() ||
-                    key_value == nullptr || !key_value->is_string())
-                    p.fail("\"parent\" must be null or {\"table\": string, \"key\": string}");
-                result.parent_table = table->text;
-                result.parent_key = key_value->text;
+                // {"table": string, "key": string}, in any order, nothing else.
+                static constexpr const char* kParentShape =
+                    "\"parent\" must be null or {\"table\": string, \"key\": string}";
+                std::string parent_table, parent_key;
+                bool have_parent_table = false, have_parent_key = false;
+                p.expect('{');
+                for (;;) {
+                    p.ws();
+                    std::string name;
+                    p.string(&name);
+                    p.ws();
+                    p.expect(':');
+                    p.ws();
+                    if (p.peek() != '"') p.fail(kParentShape);
+                    if (name == "table" && !have_parent_table) {
+                        p.string(&parent_table);
+                        have_parent_table = true;
+                    } else if (name == "key" && !have_parent_key) {
+                        p.string(&parent_key);
+                        have_parent_key = true;
+                    } else {
+                        p.fail(kParentShape);
+                    }
+                    p.ws();
+                    if (p.peek() == ',') {
+                        p.expect(',');
+                        continue;
+                    }
+                    p.expect('}');
+                    break;
+                }
+                if (!have_parent_table || !have_parent_key) p.fail(kParentShape);
+                result.parent_table = std::move(parent_table);
+                result.parent_key = std::move(parent_key);
             }
         } else {
             p.fail("unexpected or repeated key \"" + key + "\"");

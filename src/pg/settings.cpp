@@ -17,7 +17,7 @@ char* backup_directory = nullptr;
 int backup_retention_s = 7 * 24 * 3600;
 int max_backup_retention_s = 365 * 24 * 3600;
 int compression_level = 3;
-int compression_workers = 0;
+int compression_workers = 1;
 int max_backup_kb = -1;
 int max_backup_kb_per_owner = -1;
 
@@ -91,7 +91,7 @@ void define() {
     DefineCustomIntVariable(
         "batchguard.compression_workers",
         "zstd worker threads per export (0 compresses in the backend process itself).", nullptr,
-        &compression_workers, 0, 0, 8, PGC_SUSET, 0, nullptr, nullptr, nullptr);
+        &compression_workers, 1, 0, 8, PGC_SUSET, 0, nullptr, nullptr, nullptr);
     DefineCustomIntVariable("batchguard.max_backup_bytes",
                             "Total size of the backup files of a database; -1 means no limit.",
                             nullptr, &max_backup_kb, -1, -1, INT_MAX, PGC_SUSET, GUC_UNIT_KB,

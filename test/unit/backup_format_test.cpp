@@ -353,3 +353,21 @@ TEST(BackupStream, CompressedEndToEnd) {
     while (reader.next_row()) ++n;
     EXPECT_EQ(n, 15000);
 }
+
+TEST(RowLineFormat, MatchesAppendRowLine) {
+    const std::string parent = "public.\"P\"";
+    RowLineFormat with_parent("public.c", &parent);
+    RowLineFormat without_parent("public.c", nullptr);
+    std::string a, b;
+    const std::string_view key = "k\"1";
+    with_parent.append(a, "{\"x\":1}", &key);
+    append_row_line(b, "public.c", "{\"x\":1}", &parent, key);
+    EXPECT_EQ(a, b);
+    a.clear();
+    b.clear();
+    without_parent.append(a, "{}", nullptr);
+    with_parent.append(a, "{}", nullptr);  // a row reached without a parent key
+    append_row_line(b, "public.c", "{}", nullptr, "");
+    append_row_line(b, "public.c", "{}", nullptr, "");
+    EXPECT_EQ(a, b);
+}
