@@ -37,6 +37,7 @@ std::vector<std::string_view> item_list(Datum array, const char* what) {
     std::vector<std::string_view> items;
     items.reserve(elements.size());
     for (std::size_t i = 0; i < elements.size(); ++i) {
+        if ((i & 0xFFFF) == 0) pg::check_for_interrupts();
         if (!elements[i])
             throw Error(sqlstate::kNullValueNotAllowed,
                         std::string(what) + " must not contain NULL (element " +
@@ -253,13 +254,18 @@ BATCHGUARD_FUNCTION(batchguard_filter_pending_items) {
             pending.assign(items.size(), 0);
             pg::Rows rows =
                 spi.execute(pending_positions, {pg::Arg::int8(batch->batch_id), pg::Arg::of(array)});
-            for (std::uint64_t row = 0; row < rows.size(); ++row)
+            for (std::uint64_t row = 0; row < rows.size(); ++row) {
+                if ((row & 0xFFFF) == 0) pg::check_for_interrupts();
                 pending[static_cast<std::size_t>(rows.int8(row, 1).value() - 1)] = 1;
+            }
         }
     }
     std::vector<std::string_view> kept;
-    for (std::size_t position : batchguard::pending_positions(
-             items, [&](std::size_t position) { return !pending[position]; }))
+    std::size_t visited = 0;
+    for (std::size_t position : batchguard::pending_positions(items, [&](std::size_t position) {
+             if ((++visited & 0xFFFF) == 0) pg::check_for_interrupts();
+             return !pending[position];
+         }))
         kept.push_back(items[position]);
     return pg::make_text_array(kept);
 }

@@ -61,7 +61,10 @@ Datum text_datum(std::string_view s) {
 Datum make_text_array(const std::vector<std::string_view>& items) {
     std::vector<Datum> datums;
     datums.reserve(items.size());
-    for (std::string_view item : items) datums.push_back(text_datum(item));
+    for (std::size_t i = 0; i < items.size(); ++i) {
+        if ((i & 0xFFFF) == 0) check_for_interrupts();
+        datums.push_back(text_datum(items[i]));
+    }
     return pg_call([&] {
         return PointerGetDatum(construct_array(datums.data(), static_cast<int>(datums.size()),
                                                TEXTOID, -1, false, TYPALIGN_INT));
