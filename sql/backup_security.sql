@@ -29,6 +29,13 @@ SELECT pg_temp.error_of($$DELETE FROM batchguard.backups$$);
 SELECT pg_temp.error_of($$INSERT INTO batchguard.audit (backup_id, owner, actor, action) VALUES (gen_random_uuid(), 'x', 'x', 'x')$$);
 RESET ROLE;
 
+-- (helpers are created by the superuser, so that the roles own nothing)
+CREATE FUNCTION pg_temp.same_error(call text, id text) RETURNS boolean LANGUAGE sql AS $$
+    SELECT replace(pg_temp.error_of(format(call, id)), id, 'ID')
+         = replace(pg_temp.error_of(format(call, '7c0b5a2e-1111-4222-8333-944455556666')),
+                   '7c0b5a2e-1111-4222-8333-944455556666', 'ID')
+$$;
+
 SET ROLE regress_bk_bob;
 SELECT count(*) AS bob_sees_backups, (SELECT count(*) FROM batchguard.audit) AS bob_sees_audit
   FROM batchguard.backups;
@@ -36,11 +43,6 @@ SELECT batchguard.get_backup(:'alice_backup') IS NULL AS foreign_is_null;
 SELECT count(*) AS bob_lists FROM batchguard.get_user_backups();
 SELECT batchguard.delete_backup(:'alice_backup') AS foreign_delete;
 -- the same error, word for word, as for a backup that does not exist
-CREATE FUNCTION pg_temp.same_error(call text, id text) RETURNS boolean LANGUAGE sql AS $$
-    SELECT replace(pg_temp.error_of(format(call, id)), id, 'ID')
-         = replace(pg_temp.error_of(format(call, '7c0b5a2e-1111-4222-8333-944455556666')),
-                   '7c0b5a2e-1111-4222-8333-944455556666', 'ID')
-$$;
 SELECT call, pg_temp.same_error(call, :'alice_backup') AS same_as_unknown,
        replace(pg_temp.error_of(format(call, :'alice_backup')), :'alice_backup', 'ID') AS error
   FROM unnest(ARRAY['SELECT batchguard.read_backup(%L)',

@@ -1,5 +1,6 @@
 // The library's entry: module magic, settings, and the background workers when preloaded.
 #include "pg/postgres.hpp"
+#include "backup/progress.hpp"
 #include "pg/files.hpp"
 #include "pg/settings.hpp"
 #include "worker/workers.hpp"
@@ -16,5 +17,8 @@ void _PG_init(void) {
     batchguard::settings::define();
     MarkGUCPrefixReserved("batchguard");
     batchguard::pg::register_backup_file_callbacks();
-    if (process_shared_preload_libraries_in_progress) batchguard::worker::register_launcher();
+    if (process_shared_preload_libraries_in_progress) {
+        batchguard::worker::register_launcher();
+        batchguard::backup::install_progress_shmem_hooks();
+    }
 }

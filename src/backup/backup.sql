@@ -111,3 +111,22 @@ CREATE FUNCTION batchguard.hold_backup(backup_id uuid, hold boolean DEFAULT true
 COMMENT ON FUNCTION batchguard.hold_backup(uuid, boolean) IS
     'Sets or releases a legal hold (no expiry removes a held backup); the owner or a member '
     'of batchguard_admin';
+
+CREATE FUNCTION batchguard._export_progress()
+    RETURNS TABLE(pid integer, datid oid, usesysid oid, backup_id uuid, phase text,
+                  rows_written bigint, bytes_written bigint, started_at timestamptz)
+    LANGUAGE c VOLATILE PARALLEL RESTRICTED
+    AS 'MODULE_PATHNAME', 'batchguard_export_progress';
+COMMENT ON FUNCTION batchguard._export_progress() IS
+    'Internal (export_progress): the exports running now, from shared memory';
+
+CREATE VIEW batchguard.export_progress AS
+SELECT p.pid, p.datid, d.datname, p.usesysid, r.rolname AS usename, p.backup_id, p.phase,
+       p.rows_written, p.bytes_written, p.started_at
+  FROM batchguard._export_progress() p
+  LEFT JOIN pg_catalog.pg_database d ON d.oid = p.datid
+  LEFT JOIN pg_catalog.pg_roles r ON r.oid = p.usesysid;
+COMMENT ON VIEW batchguard.export_progress IS
+    'One row per export_backup running now (the caller''s own; all for pg_read_all_stats), '
+    'like pg_stat_progress_copy; needs shared_preload_libraries = ''pg_batchguard''';
+GRANT SELECT ON batchguard.export_progress TO PUBLIC;

@@ -278,6 +278,7 @@ ExportResult export_backup(const ExportRequest& request) {
     file.on_write = [&](std::uint64_t size) {
         quota.check(static_cast<std::int64_t>(size));
         progress.bytes_written = size;
+        progress.publish();
         pg::check_for_interrupts();
     };
     std::unique_ptr<Hasher> body_hash = pg::make_sha256();

@@ -1,6 +1,6 @@
-// Progress of the exports running in this cluster (batchguard.export_progress), in shared
-// memory when the library is preloaded; without it, only the running backend's own
-// export is known to it (nothing is published).
+// Progress of the exports running in the cluster (view batchguard.export_progress), in
+// shared memory when the library is preloaded. Without preloading nothing is published
+// and the view is empty.
 #pragma once
 #include "pg/postgres.hpp"
 
@@ -9,10 +9,16 @@
 
 namespace batchguard::backup {
 
-enum class ExportPhase : int { kPlanning = 1, kWriting = 2, kFinishing = 3 };
-const char* phase_name(int phase);
+enum class ExportPhase : std::uint32_t {
+    kStarting = 0,
+    kPlanning = 1,
+    kWriting = 2,
+    kFinishing = 3
+};
+const char* phase_name(std::uint32_t phase);
 
-// One running export: claims a slot on construction, frees it on destruction.
+// One running export: takes a shared slot on construction (if there is one free), gives
+// it back on destruction (or at backend exit).
 class ExportProgress {
   public:
     explicit ExportProgress(const std::string& backup_id);
@@ -21,7 +27,7 @@ class ExportProgress {
     ExportProgress& operator=(const ExportProgress&) = delete;
 
     void set_phase(ExportPhase phase);
-    // Copies rows and bytes_written to the shared slot (cheap; called every few rows).
+    // Copies rows and bytes_written to the shared slot (a few atomic stores).
     void publish();
 
     std::int64_t rows = 0;
@@ -31,7 +37,7 @@ class ExportProgress {
     int slot_ = -1;
 };
 
-// Shared memory: requested in _PG_init when preloaded.
-void request_progress_shmem();
+// Called from _PG_init while shared_preload_libraries are loaded.
+void install_progress_shmem_hooks();
 
 }  // namespace batchguard::backup

@@ -267,8 +267,7 @@ BackupHeader parse_header_line(std::string_view line) {
                 {string_member(c, "name", kHeader), string_member(c, "type", kHeader)});
         }
         table.key_columns = strings(member(t, "key", JsonValue::Kind::kArray, kHeader));
-        for (const JsonValue& r :
-             member(t, "references", JsonValue::Kind::kArray, kHeader).items) {
+        for (const JsonValue& r : member(t, "references", JsonValue::Kind::kArray, kHeader).items) {
             if (!r.is_object()) bad(kHeader, "a reference is not an object");
             BackupReference ref;
             ref.parent = string_member(r, "parent", kHeader);

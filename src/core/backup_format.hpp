@@ -36,7 +36,7 @@ struct BackupReference {
 struct BackupTable {
     std::string name;  // schema-qualified, quoted where needed
     std::vector<BackupColumn> columns;
-    std::vector<std::string> key_columns;  // its primary key (may be empty)
+    std::vector<std::string> key_columns;     // its primary key (may be empty)
     std::vector<BackupReference> references;  // empty for the source table
 };
 
@@ -74,11 +74,12 @@ void append_row_line(std::string& out, std::string_view table, std::string_view 
 
 // The same, with the parts that repeat on every row of one table prepared once.
 class RowLineFormat {
-public:
+  public:
     RowLineFormat(std::string_view table, const std::string* parent_table);
-    void append(std::string& out, std::string_view row_json, const std::string_view* parent_key) const;
+    void append(std::string& out, std::string_view row_json,
+                const std::string_view* parent_key) const;
 
-private:
+  private:
     std::string prefix_;         // {"table":T,"row":
     std::string parent_prefix_;  // ,"parent":{"table":P,"key":
 };

@@ -370,7 +370,8 @@ std::size_t find_json_container_end(std::string_view text, std::size_t pos, cons
                 for (;;) {
                     const void* q = std::memchr(data + pos, '"', size - pos);
                     if (q == nullptr) fail("unterminated string");
-                    const std::size_t at = static_cast<std::size_t>(static_cast<const char*>(q) - data);
+                    const std::size_t at =
+                        static_cast<std::size_t>(static_cast<const char*>(q) - data);
                     std::size_t slashes = 0;
                     while (at - slashes > pos && data[at - slashes - 1] == '\\') ++slashes;
                     pos = at + 1;

@@ -11,7 +11,7 @@ use File::Path qw(make_path);
 
 my $node = PostgreSQL::Test::Cluster->new('backup');
 $node->init;
-$node->append_conf('postgresql.conf', "max_prepared_transactions = 5\n");
+$node->append_conf('postgresql.conf', "max_prepared_transactions = 5\nshared_preload_libraries = 'pg_batchguard'\n");
 $node->start;
 $node->safe_psql('postgres', q{
 CREATE EXTENSION pg_batchguard;
@@ -71,10 +71,19 @@ ok($node->poll_query_until('postgres',
     "SELECT count(*) > 0 FROM pg_locks WHERE relation = 'child'::regclass AND NOT granted"),
     'the export waits for the child table');
 is(scalar(files()), $before + 1, 'the export has created its file');
+is($node->safe_psql('postgres', q{
+    SELECT phase || ' ' || (rows_written > 0) || ' ' || (bytes_written >= 0) || ' ' || datname
+      FROM batchguard.export_progress}),
+    'writing rows true true postgres', 'export_progress shows the running export');
+$node->safe_psql('postgres', 'CREATE ROLE watcher');
+is($node->safe_psql('postgres', 'SET ROLE watcher; SELECT count(*) FROM batchguard.export_progress'),
+    '0', "another role does not see someone else's export");
 $node->stop('immediate');
 $locker->kill_kill;
 $exporter->kill_kill;
 $node->start;
+is($node->safe_psql('postgres', 'SELECT count(*) FROM batchguard.export_progress'), '0',
+    'no export in progress after the restart');
 is($node->safe_psql('postgres', "SELECT count(*) FROM batchguard.backups WHERE label = 'interrupted'"),
     '0', 'no row for the interrupted export');
 my %known = map { $_ => 1 } split /\n/, $node->safe_psql('postgres',
