@@ -276,7 +276,7 @@ BATCHGUARD_FUNCTION(batchguard_backup_rows) {
         funcctx->user_fctx = raw;
         raw->stream->header();
     }
-    funcctx = pg::pg_call([&] { return SRF_PERCALL_SETUP(); });
+    funcctx = SRF_PERCALL_SETUP();  // reads fn_extra: cannot fail
     auto* scan = static_cast<RowsScan*>(funcctx->user_fctx);
     pg::check_for_interrupts();
     std::optional<RowLine> row = scan->stream->next_row();
@@ -310,8 +310,7 @@ BATCHGUARD_FUNCTION(batchguard_backup_rows) {
         HeapTuple tuple = heap_form_tuple(funcctx->tuple_desc, values, nulls);
         return HeapTupleGetDatum(tuple);
     });
-    pg::pg_call([&] { SRF_RETURN_NEXT(funcctx, result); });
-    return result;
+    SRF_RETURN_NEXT(funcctx, result);  // sets the call counter and isDone: cannot fail
 }
 
 BATCHGUARD_FUNCTION(batchguard_delete_backup) {
