@@ -257,7 +257,8 @@ TEST(LineSplitter, SplitsAcrossChunksWithBoundedBuffer) {
 }
 
 TEST(LineSplitter, RejectsLongLinesAndMissingLineEnd) {
-    StringSource long_source(std::string(100, 'x') + "\n");
+    const std::string long_line = std::string(100, 'x') + "\n";
+    StringSource long_source(long_line);
     LineSplitter long_lines(long_source, 50, 16);
     EXPECT_EQ(error_of([&] { long_lines.next(); }), "PB103: backup line too long");
     StringSource cut_source("a\nb");
