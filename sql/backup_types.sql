@@ -79,6 +79,30 @@ SELECT t AS type_table, pg_temp.round_trip(t) AS round_trips
   FROM unnest(ARRAY['t_numeric', 't_float', 't_int', 't_time', 't_bytes', 't_text', 't_array',
                     't_json', 't_other']::regclass[]) AS t;
 
+-- backup_rows builds, for every row, the same jsonb value as jsonb_in does from the text
+-- row_to_json writes under the pinned settings.
+CREATE FUNCTION pg_temp.same_jsonb(tbl regclass) RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+    b uuid := (batchguard.export_backup(tbl)).backup_id;
+    mismatches bigint;
+BEGIN
+    SET LOCAL extra_float_digits = 1;
+    SET LOCAL bytea_output = 'hex';
+    SET LOCAL DateStyle = 'ISO, YMD';
+    SET LOCAL IntervalStyle = 'iso_8601';
+    SET LOCAL TimeZone = 'UTC';
+    SET LOCAL lc_monetary = 'C';
+    EXECUTE format('SELECT count(*) FROM batchguard.backup_rows($1) bg_r FULL JOIN %s bg_o
+                      ON (bg_r.row->>''id'')::int = bg_o.id
+                     WHERE bg_r.row IS DISTINCT FROM row_to_json(bg_o)::text::jsonb', tbl)
+       INTO mismatches USING b;
+    RETURN mismatches;
+END
+$$;
+SELECT t AS type_table, pg_temp.same_jsonb(t) AS mismatches
+  FROM unnest(ARRAY['t_numeric', 't_float', 't_int', 't_time', 't_bytes', 't_text', 't_array',
+                    't_json', 't_other']::regclass[]) AS t;
+
 -- How some values look in the file (the format's promises).
 SELECT backup_id AS b FROM batchguard.export_backup('t_float', '{1,3,4,5}') \gset
 SELECT "row" FROM batchguard.backup_rows(:'b');

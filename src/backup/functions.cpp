@@ -2,12 +2,14 @@
 #include "backup/export.hpp"
 #include "backup/store.hpp"
 #include "core/backup_format.hpp"
+#include "core/json_events.hpp"
 #include "core/error.hpp"
 #include "core/zstd_stream.hpp"
 #include "pg/datum.hpp"
 #include "pg/files.hpp"
 #include "pg/guard.hpp"
 #include "pg/identity.hpp"
+#include "pg/jsonb_build.hpp"
 #include "pg/settings.hpp"
 #include "pg/sha256.hpp"
 
@@ -122,7 +124,8 @@ struct RowsScan {
     MemoryContext memory = nullptr;  // the scan's (multi-call) context
     // Table names repeat on every row: their text datums are made once per scan.
     std::vector<std::pair<std::string, Datum>> names;
-    std::string json;  // the row's JSON, NUL-terminated for jsonb_in
+    std::string json;   // the row's JSON, NUL-terminated for jsonb_in (other encodings)
+    JsonEvents events;  // the row's JSON, parsed once (UTF-8 databases)
 
     Datum name_datum(const std::string& name) {
         for (const auto& [known, datum] : names)
@@ -294,13 +297,17 @@ BATCHGUARD_FUNCTION(batchguard_backup_rows) {
     Datum values[4];
     bool nulls[4] = {};
     values[0] = scan->name_datum(row->table);
-    scan->json.assign(row->row);
-    values[1] = pg::pg_call([&] {
-        const char* json = scan->json.c_str();
-        if (scan->convert)
-            json = pg_any_to_server(json, static_cast<int>(scan->json.size()), PG_UTF8);
-        return DirectFunctionCall1(jsonb_in, CStringGetDatum(json));
-    });
+    if (scan->convert) {
+        scan->json.assign(row->row);
+        values[1] = pg::pg_call([&] {
+            const char* json =
+                pg_any_to_server(scan->json.c_str(), static_cast<int>(scan->json.size()), PG_UTF8);
+            return DirectFunctionCall1(jsonb_in, CStringGetDatum(json));
+        });
+    } else {
+        scan->events.parse(row->row, "backup row");
+        values[1] = pg::jsonb_from_events(scan->events);
+    }
     if (row->parent_table)
         values[2] = scan->name_datum(*row->parent_table);
     else

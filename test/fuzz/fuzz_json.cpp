@@ -1,6 +1,7 @@
 // libFuzzer target: the JSON parser, the row line scanner, and escaping round trips.
 #include "core/error.hpp"
 #include "core/json.hpp"
+#include "core/json_events.hpp"
 
 #include <cstdint>
 #include <string>
@@ -18,6 +19,25 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     try {
         if (!input.empty()) batchguard::find_json_container_end(input, 0, "fuzz");
     } catch (const batchguard::Error&) {
+    }
+    // The event parser agrees with the validating parser on objects and arrays.
+    {
+        static batchguard::JsonEvents events;
+        bool events_ok = true, tree_ok = true;
+        try {
+            events.parse(input, "fuzz");
+        } catch (const batchguard::Error&) {
+            events_ok = false;
+        }
+        try {
+            const batchguard::JsonValue v = batchguard::parse_json(input, "fuzz");
+            tree_ok = v.kind == batchguard::JsonValue::Kind::kObject ||
+                      v.kind == batchguard::JsonValue::Kind::kArray;
+        } catch (const batchguard::Error&) {
+            tree_ok = false;
+        }
+        // The tree parser also rejects duplicate keys and nesting beyond 64 levels.
+        if (tree_ok && !events_ok) __builtin_trap();
     }
     // Escaping then parsing gives the text back (inputs without NUL: JSON text cannot hold one).
     if (input.find('\0') == std::string_view::npos) {
