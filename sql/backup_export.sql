@@ -94,6 +94,16 @@ INSERT INTO bg_invoice VALUES (1, 'eu', 7), (2, 'us', 7), (3, NULL, 7);
 SELECT backup_id AS composite FROM batchguard.export_backup('bg_account', '{1}') \gset
 SELECT table_name, "row"->>'id' AS id, parent_table, parent_key FROM batchguard.backup_rows(:'composite');
 
+-- Identifiers that need quoting, and a text primary key.
+CREATE SCHEMA "Odd Schema";
+CREATE TABLE "Odd Schema"."Parent Table" ("Key" text PRIMARY KEY, "select" int);
+CREATE TABLE "Odd Schema"."child""s" (id int PRIMARY KEY, "Parent Key" text REFERENCES "Odd Schema"."Parent Table");
+INSERT INTO "Odd Schema"."Parent Table" VALUES ('a b', 1), ('c"d', 2), ('e', 3);
+INSERT INTO "Odd Schema"."child""s" VALUES (1, 'a b'), (2, 'c"d'), (3, 'e');
+SELECT backup_id AS odd, tables FROM batchguard.export_backup('"Odd Schema"."Parent Table"', ARRAY['a b', 'c"d']) \gset
+SELECT :'tables' AS tables;
+SELECT table_name, "row", parent_table, parent_key FROM batchguard.backup_rows(:'odd');
+
 -- A cycle through two tables ends (the foreign key that closes it is not followed).
 CREATE TABLE bg_a (id int PRIMARY KEY, b_id int);
 CREATE TABLE bg_b (id int PRIMARY KEY, a_id int REFERENCES bg_a);
