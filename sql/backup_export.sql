@@ -184,6 +184,8 @@ COMMIT;
 SELECT pg_temp.file_exists(:'released') AS released_savepoint_kept;
 -- an error after the export in the same transaction removes the file too
 SELECT pg_temp.error_of($$SELECT batchguard.export_backup('bg_parent', '{2}'), 1/0$$);
+SELECT count(*) AS orphan_files FROM pg_ls_dir('pg_batchguard/' || (SELECT oid FROM pg_database WHERE datname = current_database())) f
+ WHERE f NOT IN (SELECT backup_id || '-' || creating_xid || '.jsonl.zst' FROM batchguard.backups);
 -- PREPARE TRANSACTION is refused while an export is pending
 BEGIN;
 SELECT label FROM batchguard.export_backup('bg_parent', '{1}', label => 'prepared');
