@@ -31,9 +31,10 @@ sub file_of {
     return "$dir/$id-$xid.jsonl.zst";
 }
 sub files { opendir(my $d, $dir) or return (); my @f = grep { /\.jsonl\.zst$/ } readdir($d); return @f; }
-sub error_of {
-    my ($sql) = @_;
-    my ($ret, $out, $err) = $node->psql('postgres', $sql);
+sub error_of { return error_of_in('postgres', @_); }
+sub error_of_in {
+    my ($db, $sql) = @_;
+    my ($ret, $out, $err) = $node->psql($db, $sql);
     $err =~ s/\n.*//s;
     return $ret == 0 ? 'ok' : $err;
 }
@@ -131,6 +132,17 @@ is($node->safe_psql('postgres', q{
     SELECT count(*) FROM batchguard.backups b
      WHERE batchguard.get_backup(b.backup_id) IS NULL OR (batchguard.get_backup(b.backup_id)).status <> 'ok'}),
     '0', 'every committed row has its file');
+
+# 3b. pg_dump carries the rows, not the files: in a restored copy the backup shows as missing.
+$node->safe_psql('postgres', 'CREATE DATABASE restored');
+my ($dump_out, $dump_err) = ('', '');
+IPC::Run::run(['pg_dump', '-d', $node->connstr('postgres')], '|',
+    ['psql', '-XAtq', '-v', 'ON_ERROR_STOP=1', '-d', $node->connstr('restored')],
+    '>', \$dump_out, '2>', \$dump_err) or die "dump and restore failed: $dump_err";
+is($node->safe_psql('restored', "SELECT (batchguard.get_backup('$committed')).status"), 'missing',
+    'after pg_dump and restore the row is there and shows status missing');
+like(error_of_in('restored', "SELECT batchguard.read_backup('$committed')"),
+    qr/the file of backup .* is missing/, 'and reading it is the missing-file error');
 
 # 4. A flipped byte and a truncated file are caught by read_backup and backup_rows.
 my $victim = $node->safe_psql('postgres',
