@@ -4,13 +4,13 @@ EXTVERSION   = 1.0
 MODULE_big   = pg_batchguard
 
 SRCS = $(sort $(wildcard src/core/*.cpp src/pg/*.cpp src/identity/*.cpp src/checkpoint/*.cpp \
-                          src/worker/*.cpp)) \
+                          src/worker/*.cpp src/backup/*.cpp)) \
        src/module.cpp
 OBJS = $(SRCS:.cpp=.o)
 
 # The install script is the schema followed by each feature's SQL, in this order.
 INSTALL_SQL = src/schema.sql src/identity/identity.sql src/checkpoint/checkpoint.sql \
-              src/checkpoint/leases.sql src/worker/worker.sql
+              src/checkpoint/leases.sql src/worker/worker.sql src/backup/backup.sql
 DATA_built  = $(EXTENSION)--$(EXTVERSION).sql
 DATA        = $(wildcard $(EXTENSION)--*--*.sql)
 

@@ -10,7 +10,7 @@ BG_PACKAGES=(
     python3 python3-psycopg
     clang libclang-rt-14-dev
 )
-BG_PGBIN=/usr/lib/postgresql/15/bin
+BG_PGBIN=${BG_PGBIN:-/usr/lib/postgresql/15/bin}
 
 bg_log() { printf '\n=== %s\n' "$*"; }
 

@@ -1,5 +1,7 @@
 // The library's entry: module magic, settings, and the background workers when preloaded.
 #include "pg/postgres.hpp"
+#include "backup/progress.hpp"
+#include "pg/files.hpp"
 #include "pg/settings.hpp"
 #include "worker/workers.hpp"
 
@@ -14,5 +16,9 @@ PGDLLEXPORT void _PG_init(void);
 void _PG_init(void) {
     batchguard::settings::define();
     MarkGUCPrefixReserved("batchguard");
-    if (process_shared_preload_libraries_in_progress) batchguard::worker::register_launcher();
+    batchguard::pg::register_backup_file_callbacks();
+    if (process_shared_preload_libraries_in_progress) {
+        batchguard::worker::register_launcher();
+        batchguard::backup::install_progress_shmem_hooks();
+    }
 }

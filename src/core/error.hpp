@@ -20,8 +20,20 @@ inline constexpr const char* kInvalidAuthorization = "28000";
 inline constexpr const char* kInsufficientPrivilege = "42501";
 inline constexpr const char* kFeatureNotSupported = "0A000";
 inline constexpr const char* kInternalError = "XX000";
+inline constexpr const char* kConfigurationLimitExceeded = "53400";
+inline constexpr const char* kUndefinedColumn = "42703";
+inline constexpr const char* kWrongObjectType = "42809";
+inline constexpr const char* kInvalidTransactionState = "25000";
+inline constexpr const char* kIoError = "58030";
+inline constexpr const char* kProgramLimitExceeded = "54000";
+inline constexpr const char* kDatetimeFieldOverflow = "22008";
 // Custom codes (class PB, documented in docs/api.md).
 inline constexpr const char* kLeaseLost = "PB001";
+// Backups (PB1xx).
+inline constexpr const char* kBackupExpired = "PB101";
+inline constexpr const char* kBackupFileMissing = "PB102";
+inline constexpr const char* kBackupCorrupt = "PB103";
+
 }  // namespace sqlstate
 
 // The one error type the C++ code throws; the SQL entry guard turns it into ereport(ERROR).

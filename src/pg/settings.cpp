@@ -14,6 +14,13 @@ bool enable_worker = true;
 char* database_names = nullptr;
 int cleanup_interval_s = 600;
 int finished_batch_retention_s = -1;
+char* backup_directory = nullptr;
+int backup_retention_s = 7 * 24 * 3600;
+int max_backup_retention_s = 365 * 24 * 3600;
+int compression_level = 3;
+int compression_workers = 1;
+int max_backup_kb = -1;
+int max_backup_kb_per_owner = -1;
 
 namespace {
 
@@ -26,6 +33,19 @@ bool check_database_names(char** newval, void**, GucSource) {
     list_free(names);
     pfree(copy);
     return valid;
+}
+
+// Not empty, and short enough to leave room for the database and file names.
+bool check_backup_directory(char** newval, void**, GucSource) {
+    if (*newval == nullptr || (*newval)[0] == '\0') {
+        GUC_check_errdetail("batchguard.backup_directory must not be empty.");
+        return false;
+    }
+    if (strlen(*newval) > MAXPGPATH - 128) {
+        GUC_check_errdetail("batchguard.backup_directory is too long.");
+        return false;
+    }
+    return true;
 }
 
 }  // namespace
@@ -47,15 +67,47 @@ void define() {
         "batchguard.database_names", "Databases that pg_batchguard's workers maintain.",
         "Comma-separated. A listed database without the extension is skipped until it has it.",
         &database_names, "", PGC_SIGHUP, GUC_LIST_INPUT, check_database_names, nullptr, nullptr);
-    DefineCustomIntVariable(
-        "batchguard.cleanup_interval", "Time between two maintenance rounds of a worker.", nullptr,
-        &cleanup_interval_s, 600, 1, 7 * 24 * 3600, PGC_SIGHUP, GUC_UNIT_S, nullptr, nullptr,
-        nullptr);
+    DefineCustomIntVariable("batchguard.cleanup_interval",
+                            "Time between two maintenance rounds of a worker.", nullptr,
+                            &cleanup_interval_s, 600, 1, 7 * 24 * 3600, PGC_SIGHUP, GUC_UNIT_S,
+                            nullptr, nullptr, nullptr);
     DefineCustomIntVariable(
         "batchguard.finished_batch_retention",
         "How long completed, failed and cancelled batches are kept after their last change.",
         "-1 keeps them until cleanup_checkpoint() discards them.", &finished_batch_retention_s, -1,
         -1, INT_MAX, PGC_SIGHUP, GUC_UNIT_S, nullptr, nullptr, nullptr);
+    DefineCustomStringVariable(
+        "batchguard.backup_directory",
+        "Directory of backup files (one subdirectory per database); a relative path is "
+        "inside the data directory.",
+        "Backup files are node-local: pg_dump, replicas and pg_upgrade do not carry them.",
+        &backup_directory, "pg_batchguard", PGC_SIGHUP, GUC_SUPERUSER_ONLY, check_backup_directory,
+        nullptr, nullptr);
+    DefineCustomIntVariable(
+        "batchguard.backup_retention",
+        "How long a new backup is kept when export_backup is given no retention.", nullptr,
+        &backup_retention_s, 7 * 24 * 3600, 60, INT_MAX, PGC_USERSET, GUC_UNIT_S, nullptr, nullptr,
+        nullptr);
+    DefineCustomIntVariable(
+        "batchguard.max_backup_retention",
+        "The longest retention a backup can be given (export_backup, extend_backup).", nullptr,
+        &max_backup_retention_s, 365 * 24 * 3600, 60, INT_MAX, PGC_SUSET, GUC_UNIT_S, nullptr,
+        nullptr, nullptr);
+    DefineCustomIntVariable("batchguard.compression_level", "zstd compression level of backups.",
+                            nullptr, &compression_level, 3, 1, 19, PGC_USERSET, 0, nullptr, nullptr,
+                            nullptr);
+    DefineCustomIntVariable(
+        "batchguard.compression_workers",
+        "zstd worker threads per export (0 compresses in the backend process itself).", nullptr,
+        &compression_workers, 1, 0, 8, PGC_SUSET, 0, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable("batchguard.max_backup_bytes",
+                            "Total size of the backup files of a database; -1 means no limit.",
+                            nullptr, &max_backup_kb, -1, -1, INT_MAX, PGC_SUSET, GUC_UNIT_KB,
+                            nullptr, nullptr, nullptr);
+    DefineCustomIntVariable("batchguard.max_backup_bytes_per_owner",
+                            "Total size of one owner's backup files; -1 means no limit.", nullptr,
+                            &max_backup_kb_per_owner, -1, -1, INT_MAX, PGC_SUSET, GUC_UNIT_KB,
+                            nullptr, nullptr, nullptr);
 }
 
 }  // namespace batchguard::settings

@@ -9,9 +9,18 @@ extern int notify_interval_ms;
 
 // Background workers (see docs/operations.md).
 extern bool enable_worker;
-extern char* database_names;         // comma-separated list of databases to maintain
-extern int cleanup_interval_s;       // seconds between maintenance rounds
+extern char* database_names;            // comma-separated list of databases to maintain
+extern int cleanup_interval_s;          // seconds between maintenance rounds
 extern int finished_batch_retention_s;  // -1: keep finished batches forever
+
+// Backups (see docs/operations.md).
+extern char* backup_directory;       // superuser only; relative to the data directory
+extern int backup_retention_s;       // default retention of a new backup
+extern int max_backup_retention_s;   // longest retention export/extend accept
+extern int compression_level;        // zstd level
+extern int compression_workers;      // zstd worker threads per export
+extern int max_backup_kb;            // all backups of a database; -1 = no limit
+extern int max_backup_kb_per_owner;  // one owner's backups; -1 = no limit
 
 void define();
 

@@ -1,0 +1,132 @@
+-- Backups: export_backup, downloads, backup contents, retention and legal hold.
+
+CREATE TABLE batchguard.backups (
+    backup_id          uuid PRIMARY KEY,
+    owner              text NOT NULL,
+    label              text,
+    source_table       text NOT NULL,
+    tables             text[] NOT NULL,
+    row_counts         jsonb NOT NULL,
+    total_rows         bigint NOT NULL CHECK (total_rows >= 0),
+    compressed_bytes   bigint NOT NULL CHECK (compressed_bytes >= 0),
+    uncompressed_bytes bigint NOT NULL CHECK (uncompressed_bytes >= 0),
+    file_sha256        text NOT NULL,
+    body_sha256        text NOT NULL,
+    created_at         timestamptz NOT NULL,
+    expires_at         timestamptz NOT NULL,
+    legal_hold         boolean NOT NULL DEFAULT false,
+    status             text NOT NULL DEFAULT 'ok' CHECK (status IN ('ok', 'missing', 'expired')),
+    -- the file is <backup_directory>/<database oid>/<backup_id>-<creating_xid>.jsonl.zst
+    creating_xid       xid8 NOT NULL,
+    include_children   boolean NOT NULL,
+    format_version     integer NOT NULL
+);
+CREATE INDEX ON batchguard.backups (owner, created_at);
+CREATE INDEX ON batchguard.backups (expires_at) WHERE NOT legal_hold;
+COMMENT ON TABLE batchguard.backups IS
+    'One row per backup file: owner, contents, sizes, checksums, retention and legal hold. '
+    'The row is the only truth: a file without a row is an orphan';
+
+CREATE TABLE batchguard.audit (
+    audit_id   bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    backup_id  uuid NOT NULL,
+    owner      text NOT NULL,  -- the backup's owner
+    actor      text NOT NULL,  -- who did it (current_owner() of the caller)
+    action     text NOT NULL,
+    detail     jsonb NOT NULL DEFAULT '{}',
+    at         timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp()
+);
+CREATE INDEX ON batchguard.audit (backup_id);
+COMMENT ON TABLE batchguard.audit IS
+    'One row per backup export, download, deletion, extension, hold, restore and delete with '
+    'backup: who, when, which backup, what happened';
+
+ALTER TABLE batchguard.backups ENABLE ROW LEVEL SECURITY;
+ALTER TABLE batchguard.audit ENABLE ROW LEVEL SECURITY;
+CREATE POLICY owner_reads ON batchguard.backups FOR SELECT
+    USING (owner = (SELECT batchguard.current_owner()) OR (SELECT batchguard._is_admin()));
+CREATE POLICY owner_reads ON batchguard.audit FOR SELECT
+    USING (owner = (SELECT batchguard.current_owner()) OR (SELECT batchguard._is_admin()));
+GRANT SELECT ON batchguard.backups, batchguard.audit TO PUBLIC;
+
+SELECT pg_catalog.pg_extension_config_dump('batchguard.backups', '');
+SELECT pg_catalog.pg_extension_config_dump('batchguard.audit', '');
+SELECT pg_catalog.pg_extension_config_dump('batchguard.audit_audit_id_seq', '');
+
+CREATE FUNCTION batchguard.export_backup(source regclass, ids text[] DEFAULT NULL,
+                                         include_children boolean DEFAULT true,
+                                         retention interval DEFAULT NULL,
+                                         label text DEFAULT NULL)
+    RETURNS batchguard.backups
+    LANGUAGE c VOLATILE PARALLEL UNSAFE
+    AS 'MODULE_PATHNAME', 'batchguard_export_backup';
+COMMENT ON FUNCTION batchguard.export_backup(regclass, text[], boolean, interval, text) IS
+    'Writes the rows of source whose primary key is in ids (all readable rows when NULL) and '
+    'the rows that reference them to a compressed backup file; returns its backups row';
+
+CREATE FUNCTION batchguard.get_backup(backup_id uuid) RETURNS batchguard.backups
+    LANGUAGE c STABLE PARALLEL UNSAFE
+    AS 'MODULE_PATHNAME', 'batchguard_get_backup';
+COMMENT ON FUNCTION batchguard.get_backup(uuid) IS
+    'The caller''s backup (status ok, expired or missing); NULL if unknown';
+
+CREATE FUNCTION batchguard.get_user_backups() RETURNS SETOF batchguard.backups
+    LANGUAGE c STABLE PARALLEL UNSAFE ROWS 20
+    AS 'MODULE_PATHNAME', 'batchguard_get_user_backups';
+COMMENT ON FUNCTION batchguard.get_user_backups() IS
+    'The caller''s backups, newest first';
+
+CREATE FUNCTION batchguard.read_backup(backup_id uuid, "offset" bigint DEFAULT 0,
+                                       length bigint DEFAULT NULL) RETURNS bytea
+    LANGUAGE c VOLATILE PARALLEL UNSAFE
+    AS 'MODULE_PATHNAME', 'batchguard_read_backup';
+COMMENT ON FUNCTION batchguard.read_backup(uuid, bigint, bigint) IS
+    'The compressed backup file, whole (SHA-256 verified) or a chunk from offset';
+
+CREATE FUNCTION batchguard.backup_rows(backup_id uuid)
+    RETURNS TABLE(table_name text, "row" jsonb, parent_table text, parent_key text)
+    LANGUAGE c STABLE PARALLEL UNSAFE ROWS 1000
+    AS 'MODULE_PATHNAME', 'batchguard_backup_rows';
+COMMENT ON FUNCTION batchguard.backup_rows(uuid) IS
+    'The rows of a backup, decompressed while streaming, verified at the end';
+
+CREATE FUNCTION batchguard.delete_backup(backup_id uuid) RETURNS boolean
+    LANGUAGE c VOLATILE PARALLEL UNSAFE
+    AS 'MODULE_PATHNAME', 'batchguard_delete_backup';
+COMMENT ON FUNCTION batchguard.delete_backup(uuid) IS
+    'Removes the caller''s backup (row now, file at commit); false if unknown; refused on hold';
+
+CREATE FUNCTION batchguard.extend_backup(backup_id uuid, until timestamptz)
+    RETURNS batchguard.backups
+    LANGUAGE c VOLATILE PARALLEL UNSAFE
+    AS 'MODULE_PATHNAME', 'batchguard_extend_backup';
+COMMENT ON FUNCTION batchguard.extend_backup(uuid, timestamptz) IS
+    'Keeps the caller''s backup until the given time (at most batchguard.max_backup_retention '
+    'after its creation)';
+
+CREATE FUNCTION batchguard.hold_backup(backup_id uuid, hold boolean DEFAULT true)
+    RETURNS batchguard.backups
+    LANGUAGE c VOLATILE PARALLEL UNSAFE
+    AS 'MODULE_PATHNAME', 'batchguard_hold_backup';
+COMMENT ON FUNCTION batchguard.hold_backup(uuid, boolean) IS
+    'Sets or releases a legal hold (no expiry removes a held backup); the owner or a member '
+    'of batchguard_admin';
+
+CREATE FUNCTION batchguard._export_progress()
+    RETURNS TABLE(pid integer, datid oid, usesysid oid, backup_id uuid, phase text,
+                  rows_written bigint, bytes_written bigint, started_at timestamptz)
+    LANGUAGE c VOLATILE PARALLEL RESTRICTED
+    AS 'MODULE_PATHNAME', 'batchguard_export_progress';
+COMMENT ON FUNCTION batchguard._export_progress() IS
+    'Internal (export_progress): the exports running now, from shared memory';
+
+CREATE VIEW batchguard.export_progress AS
+SELECT p.pid, p.datid, d.datname, p.usesysid, r.rolname AS usename, p.backup_id, p.phase,
+       p.rows_written, p.bytes_written, p.started_at
+  FROM batchguard._export_progress() p
+  LEFT JOIN pg_catalog.pg_database d ON d.oid = p.datid
+  LEFT JOIN pg_catalog.pg_roles r ON r.oid = p.usesysid;
+COMMENT ON VIEW batchguard.export_progress IS
+    'One row per export_backup running now (the caller''s own; all for pg_read_all_stats), '
+    'like pg_stat_progress_copy; needs shared_preload_libraries = ''pg_batchguard''';
+GRANT SELECT ON batchguard.export_progress TO PUBLIC;

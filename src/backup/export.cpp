@@ -1,0 +1,365 @@
+#include "backup/export.hpp"
+
+#include "backup/graph.hpp"
+#include "backup/progress.hpp"
+#include "backup/settings_scope.hpp"
+#include "backup/store.hpp"
+#include "core/backup_format.hpp"
+#include "core/error.hpp"
+#include "core/json.hpp"
+#include "core/zstd_stream.hpp"
+#include "pg/datum.hpp"
+#include "pg/files.hpp"
+#include "pg/guard.hpp"
+#include "pg/identity.hpp"
+#include "pg/settings.hpp"
+#include "pg/sha256.hpp"
+
+extern "C" {
+#include "access/transam.h"
+#include "mb/pg_wchar.h"
+#include "nodes/params.h"
+#include "tcop/dest.h"
+#include "tcop/utility.h"
+}
+
+#include <exception>
+
+namespace batchguard::backup {
+
+namespace {
+
+namespace cfg = batchguard::settings;
+
+pg::Statement prepare_sql{
+    "SELECT pg_catalog.gen_random_uuid()::pg_catalog.text,"
+    "       pg_catalog.to_json(pg_catalog.now())#>>'{}',"
+    "       pg_catalog.to_json(pg_catalog.now() + r)#>>'{}',"
+    "       r > '0'::pg_catalog.interval,"
+    "       pg_catalog.now() + r <= pg_catalog.now() + pg_catalog.make_interval(secs => $2),"
+    "       pg_catalog.now(), pg_catalog.now() + r"
+    "  FROM (SELECT coalesce($1, pg_catalog.make_interval(secs => $3)) AS r) x",
+    {INTERVALOID, FLOAT8OID, FLOAT8OID}};
+
+pg::Statement usage_sql{
+    "SELECT coalesce(pg_catalog.sum(compressed_bytes), 0)::pg_catalog.int8,"
+    "       coalesce(pg_catalog.sum(compressed_bytes) FILTER (WHERE owner = $1), "
+    "0)::pg_catalog.int8"
+    "  FROM batchguard.backups",
+    {TEXTOID}};
+
+pg::Statement insert_sql{
+    "INSERT INTO batchguard.backups AS b (backup_id, owner, label, source_table, tables,"
+    "       row_counts, total_rows, compressed_bytes, uncompressed_bytes, file_sha256,"
+    "       body_sha256, created_at, expires_at, creating_xid, include_children, format_version)"
+    " VALUES ($1::pg_catalog.uuid, $2, $3, $4, $5, $6::pg_catalog.jsonb, $7, $8, $9, $10, $11,"
+    "         $12, $13, $14::pg_catalog.text::pg_catalog.xid8, $15, $16)"
+    " RETURNING b",
+    {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTARRAYOID, TEXTOID, INT8OID, INT8OID, INT8OID, TEXTOID,
+     TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID, BOOLOID, INT4OID}};
+
+// Per-backend quota state of the running export.
+struct Quota {
+    std::int64_t total_limit = -1, owner_limit = -1;
+    std::int64_t total_used = 0, owner_used = 0;
+
+    void check(std::int64_t adding) const {
+        auto over = [&](std::int64_t limit, std::int64_t used) {
+            return limit >= 0 && used + adding > limit;
+        };
+        if (over(owner_limit, owner_used))
+            throw Error(sqlstate::kConfigurationLimitExceeded, "backup quota of the owner exceeded",
+                        "The owner's backups use " + std::to_string(owner_used) +
+                            " bytes; batchguard.max_backup_bytes_per_owner is " +
+                            std::to_string(owner_limit) + " bytes.",
+                        "Delete backups you no longer need, or export fewer rows.");
+        if (over(total_limit, total_used))
+            throw Error(sqlstate::kConfigurationLimitExceeded, "backup storage limit exceeded",
+                        "All backups use " + std::to_string(total_used) +
+                            " bytes; batchguard.max_backup_bytes is " +
+                            std::to_string(total_limit) + " bytes.",
+                        "Delete backups that are no longer needed.");
+    }
+};
+
+// Receives the rows of one query (row JSON, parent key) and writes them as lines.
+class LineWriter {
+  public:
+    LineWriter(ZstdWriter& zstd, Hasher& body_hash, ExportProgress& progress)
+        : zstd_(zstd),
+          body_hash_(body_hash),
+          progress_(progress),
+          convert_(GetDatabaseEncoding() != PG_UTF8 && GetDatabaseEncoding() != PG_SQL_ASCII) {}
+
+    void line(std::string_view text) {
+        body_hash_.update(text.data(), text.size());
+        zstd_.write(text);
+    }
+
+    // Called for every row (inside the executor: see receive_slot).
+    void row(TupleTableSlot* slot) {
+        bool row_null = false, key_null = false;
+        const char* row_data = nullptr;
+        int row_size = 0;
+        const char* key_data = nullptr;
+        int key_size = 0;
+        pg::pg_call([&] {
+            Datum row = slot_getattr(slot, 1, &row_null);
+            Datum key = slot_getattr(slot, 2, &key_null);
+            if (!row_null) {
+                text* t = DatumGetTextPP(row);
+                row_data = VARDATA_ANY(t);
+                row_size = VARSIZE_ANY_EXHDR(t);
+                if (convert_) {
+                    row_data = pg_server_to_any(row_data, row_size, PG_UTF8);
+                    row_size = static_cast<int>(strlen(row_data));
+                }
+            }
+            if (!key_null) {
+                text* t = DatumGetTextPP(key);
+                key_data = VARDATA_ANY(t);
+                key_size = VARSIZE_ANY_EXHDR(t);
+                if (convert_) {
+                    key_data = pg_server_to_any(key_data, key_size, PG_UTF8);
+                    key_size = static_cast<int>(strlen(key_data));
+                }
+            }
+        });
+        if (row_null) throw Error(sqlstate::kInternalError, "row_to_json returned NULL");
+        buffer_.clear();
+        const std::string_view key(key_data ? key_data : "", key_size);
+        format_->append(buffer_, std::string_view(row_data, row_size), key_null ? nullptr : &key);
+        line(buffer_);
+        ++rows_;
+        progress_.rows += 1;
+        progress_.bytes_written = zstd_.bytes_out();
+        if ((rows_ & 0x3FF) == 0) progress_.publish();
+    }
+
+    void start(const std::string& table, const std::string* parent) {
+        format_.emplace(table, parent);
+        rows_ = 0;
+    }
+    std::int64_t rows() const { return rows_; }
+
+    std::exception_ptr error;
+
+  private:
+    ZstdWriter& zstd_;
+    Hasher& body_hash_;
+    ExportProgress& progress_;
+    bool convert_;
+    std::optional<RowLineFormat> format_;
+    std::string buffer_;
+    std::int64_t rows_ = 0;
+};
+
+struct Receiver {
+    DestReceiver pub;  // first: PostgreSQL sees a DestReceiver*
+    LineWriter* writer;
+};
+
+// Runs inside the executor (PostgreSQL frames above and below): no C++ exception may leave
+// it. A PostgreSQL error is re-raised as is; a C++ error is kept and re-thrown once the
+// executor has unwound (see run_query).
+bool receive_slot(TupleTableSlot* slot, DestReceiver* self) {
+    auto* receiver = reinterpret_cast<Receiver*>(self);
+    ErrorData* pg_error = nullptr;
+    bool failed = false;
+    try {
+        receiver->writer->row(slot);
+    } catch (const pg::PgError& e) {
+        pg_error = e.data();
+    } catch (...) {
+        receiver->writer->error = std::current_exception();
+        failed = true;
+    }
+    if (pg_error != nullptr) ReThrowError(pg_error);
+    if (failed) ereport(ERROR, (errmsg("pg_batchguard: export interrupted")));
+    return true;
+}
+
+void receiver_startup(DestReceiver*, int, TupleDesc) {}
+void receiver_shutdown(DestReceiver*) {}
+void receiver_destroy(DestReceiver*) {}
+
+void run_query(const std::string& sql, std::optional<Datum> ids, LineWriter& writer) {
+    Receiver receiver{};
+    receiver.pub.receiveSlot = receive_slot;
+    receiver.pub.rStartup = receiver_startup;
+    receiver.pub.rShutdown = receiver_shutdown;
+    receiver.pub.rDestroy = receiver_destroy;
+    receiver.pub.mydest = DestNone;
+    receiver.writer = &writer;
+    writer.error = nullptr;
+    try {
+        pg::pg_call([&] {
+            Oid types[1] = {TEXTARRAYOID};
+            SPIPlanPtr plan = SPI_prepare(sql.c_str(), ids ? 1 : 0, types);
+            if (plan == nullptr)
+                elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+            ParamListInfo params = nullptr;
+            if (ids) {
+                params = makeParamList(1);
+                params->params[0].value = *ids;
+                params->params[0].isnull = false;
+                params->params[0].pflags = PARAM_FLAG_CONST;
+                params->params[0].ptype = TEXTARRAYOID;
+            }
+            SPIExecuteOptions options{};
+            options.params = params;
+            options.read_only = true;
+            options.dest = &receiver.pub;
+            const int rc = SPI_execute_plan_extended(plan, &options);
+            if (rc < 0)
+                elog(ERROR, "SPI_execute_plan_extended failed: %s", SPI_result_code_string(rc));
+            SPI_freeplan(plan);
+        });
+    } catch (const pg::PgError&) {
+        if (writer.error) std::rethrow_exception(writer.error);
+        throw;
+    }
+}
+
+std::int64_t kilobytes_to_bytes(int kb) { return kb < 0 ? -1 : std::int64_t{kb} * 1024; }
+
+}  // namespace
+
+ExportResult export_backup(const ExportRequest& request) {
+    pg::pg_call([] { PreventCommandIfReadOnly("export_backup()"); });
+    const std::string owner = pg::current_owner();
+    PinnedOutputSettings pinned;  // also makes the timestamps below UTC
+
+    BackupHeader header;
+    TimestampTz created_at = 0, expires_at = 0;
+    Quota quota;
+    {
+        pg::SpiSession spi;
+        pg::Rows r = spi.execute(
+            prepare_sql, {request.retention ? pg::Arg::of(*request.retention) : pg::Arg::null(),
+                          pg::Arg::of(Float8GetDatum(cfg::max_backup_retention_s)),
+                          pg::Arg::of(Float8GetDatum(cfg::backup_retention_s))});
+        header.backup_id = r.text(0, 1).value();
+        header.created_at = r.text(0, 2).value();
+        header.expires_at = r.text(0, 3).value();
+        if (!r.boolean(0, 4).value())
+            throw Error(sqlstate::kInvalidParameterValue, "retention must be positive");
+        if (!r.boolean(0, 5).value())
+            throw Error(sqlstate::kInvalidParameterValue,
+                        "retention exceeds batchguard.max_backup_retention",
+                        "The longest retention is " + std::to_string(cfg::max_backup_retention_s) +
+                            " seconds.");
+        created_at = DatumGetTimestampTz(r.datum(0, 6).value());
+        expires_at = DatumGetTimestampTz(r.datum(0, 7).value());
+        pg::Rows usage = spi.execute(usage_sql, {pg::Arg::text(owner)});
+        quota.total_limit = kilobytes_to_bytes(cfg::max_backup_kb);
+        quota.owner_limit = kilobytes_to_bytes(cfg::max_backup_kb_per_owner);
+        quota.total_used = usage.int8(0, 1).value();
+        quota.owner_used = usage.int8(0, 2).value();
+    }
+    quota.check(1);  // already full: fail before writing anything
+
+    header.owner = owner;
+    header.label = request.label;
+    header.include_children = request.include_children;
+    header.settings = PinnedOutputSettings::values();
+    header.server_version =
+        pg::pg_call([] { return GetConfigOption("server_version", false, false); });
+    header.encoding = "UTF8";
+
+    const std::uint64_t xid =
+        U64FromFullTransactionId(pg::pg_call([] { return GetTopFullTransactionId(); }));
+    pg::set_error_context("pg_batchguard backup " + header.backup_id);
+    pg::ensure_backup_directory();
+    const std::string path = pg::backup_file_path(header.backup_id, xid);
+
+    ExportProgress progress(header.backup_id);
+    pg::BackupFileWriter file(path);
+    file.on_write = [&](std::uint64_t size) {
+        quota.check(static_cast<std::int64_t>(size));
+        progress.bytes_written = size;
+        progress.publish();
+        pg::check_for_interrupts();
+    };
+    std::unique_ptr<Hasher> body_hash = pg::make_sha256();
+    ZstdWriter zstd(file, {cfg::compression_level, cfg::compression_workers});
+    LineWriter writer(zstd, *body_hash, progress);
+
+    ExportResult result;
+    result.backup_id = header.backup_id;
+    std::vector<std::string> table_names;
+    {
+        pg::SpiSession spi(pg::SpiSession::Access::kReadOnly, pg::SpiSession::Identity::kAsCaller);
+        progress.set_phase(ExportPhase::kPlanning);
+        const BackupGraph graph = BackupGraph::build(spi, request.source, request.ids.has_value(),
+                                                     request.include_children);
+        header.tables = graph.header_tables();
+        header.source = header.tables.front().name;
+        writer.line(header_line(header) + "\n");
+        progress.set_phase(ExportPhase::kWriting);
+        std::vector<std::int64_t> counts(graph.tables().size(), 0);
+        for (const RowQuery& q : graph.queries()) {
+            const GraphTable& t = graph.tables()[q.table];
+            const std::string* parent = nullptr;
+            if (q.edge >= 0)
+                parent =
+                    &graph.tables()[(q.self_edge ? t.self_edges : t.edges)[q.edge].parent].name;
+            writer.start(t.name, parent);
+            run_query(q.sql, request.ids, writer);
+            counts[q.table] += writer.rows();
+        }
+        for (std::size_t i = 0; i < counts.size(); ++i) {
+            result.row_counts.emplace_back(graph.tables()[i].name, counts[i]);
+            result.total_rows += counts[i];
+            table_names.push_back(graph.tables()[i].name);
+        }
+    }
+
+    progress.set_phase(ExportPhase::kFinishing);
+    BackupTrailer trailer{result.row_counts, result.total_rows, body_hash->finish_hex()};
+    zstd.write(trailer_line(trailer) + "\n");
+    zstd.finish();
+    file.make_durable();
+
+    std::string counts_json = "{";
+    for (std::size_t i = 0; i < result.row_counts.size(); ++i) {
+        if (i > 0) counts_json += ",";
+        append_json_string(counts_json, result.row_counts[i].first);
+        counts_json += ":" + std::to_string(result.row_counts[i].second);
+    }
+    counts_json += "}";
+    std::vector<std::string_view> names(table_names.begin(), table_names.end());
+    const Datum tables_array = pg::make_text_array(names);
+    {
+        pg::SpiSession spi;
+        pg::Rows rows = spi.execute(
+            insert_sql,
+            {pg::Arg::text(header.backup_id), pg::Arg::text(owner),
+             header.label ? pg::Arg::text(*header.label) : pg::Arg::null(),
+             pg::Arg::text(header.source), pg::Arg::of(tables_array), pg::Arg::text(counts_json),
+             pg::Arg::int8(result.total_rows),
+             pg::Arg::int8(static_cast<std::int64_t>(file.size())),
+             pg::Arg::int8(static_cast<std::int64_t>(zstd.bytes_in())),
+             pg::Arg::text(file.sha256_hex()), pg::Arg::text(trailer.body_sha256),
+             pg::Arg::of(TimestampTzGetDatum(created_at)),
+             pg::Arg::of(TimestampTzGetDatum(expires_at)), pg::Arg::text(std::to_string(xid)),
+             pg::Arg::boolean(request.include_children), pg::Arg::int4(kBackupFormatVersion)});
+        result.row = rows.datum_for_caller(0, 1).value();
+        BackupRecord record;
+        record.backup_id = header.backup_id;
+        record.owner = owner;
+        audit(
+            spi, record, owner, "export",
+            "{\"source\":" +
+                [&] {
+                    std::string s;
+                    append_json_string(s, header.source);
+                    return s;
+                }() +
+                ",\"rows\":" + std::to_string(result.total_rows) +
+                ",\"bytes\":" + std::to_string(file.size()) + "}");
+    }
+    return result;
+}
+
+}  // namespace batchguard::backup

@@ -1,0 +1,34 @@
+// The export engine: walks the foreign-key graph, streams the rows as JSON lines through
+// zstd into a new backup file tied to the transaction, writes header and trailer, and
+// records the batchguard.backups row. delete_with_backup and restore build on it.
+#pragma once
+#include "pg/postgres.hpp"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace batchguard::backup {
+
+struct ExportRequest {
+    Oid source = InvalidOid;
+    std::optional<Datum> ids;  // text[]; nullopt = every row the caller can read
+    bool include_children = true;
+    std::optional<Datum> retention;  // interval; nullopt = batchguard.backup_retention
+    std::optional<std::string> label;
+};
+
+struct ExportResult {
+    std::string backup_id;
+    Datum row = 0;  // the batchguard.backups row, in the caller's memory context
+    std::vector<std::pair<std::string, std::int64_t>> row_counts;
+    std::int64_t total_rows = 0;
+};
+
+// Runs the export with the caller's privileges and row security; raises on any failure
+// (the transaction's abort then removes the file).
+ExportResult export_backup(const ExportRequest& request);
+
+}  // namespace batchguard::backup

@@ -1,0 +1,385 @@
+// SQL entry points of backups (see docs/api.md, "Backups").
+#include "backup/export.hpp"
+#include "backup/store.hpp"
+#include "core/backup_format.hpp"
+#include "core/json_events.hpp"
+#include "core/error.hpp"
+#include "core/zstd_stream.hpp"
+#include "pg/datum.hpp"
+#include "pg/files.hpp"
+#include "pg/guard.hpp"
+#include "pg/identity.hpp"
+#include "pg/jsonb_build.hpp"
+#include "pg/settings.hpp"
+#include "pg/sha256.hpp"
+
+extern "C" {
+#include "access/htup_details.h"
+#include "mb/pg_wchar.h"
+#include "utils/tuplestore.h"
+}
+
+#include <memory>
+#include <string>
+
+using namespace batchguard;
+using namespace batchguard::backup;
+
+namespace {
+
+pg::Statement row_of{"SELECT b FROM batchguard.backups b WHERE b.backup_id = $1", {UUIDOID}};
+pg::Statement rows_of_owner{
+    "SELECT b, b.backup_id FROM batchguard.backups b WHERE b.owner = $1"
+    " ORDER BY b.created_at DESC, b.backup_id",
+    {TEXTOID}};
+pg::Statement delete_row{"DELETE FROM batchguard.backups WHERE backup_id = $1", {UUIDOID}};
+pg::Statement extend_check{
+    "SELECT $2 > pg_catalog.now(), $2 <= $3 + pg_catalog.make_interval(secs => $4),"
+    "       $2 >= $5, ($3 + pg_catalog.make_interval(secs => $4))::pg_catalog.text",
+    {UUIDOID, TIMESTAMPTZOID, TIMESTAMPTZOID, FLOAT8OID, TIMESTAMPTZOID}};
+pg::Statement set_expiry{"UPDATE batchguard.backups SET expires_at = $2 WHERE backup_id = $1",
+                         {UUIDOID, TIMESTAMPTZOID}};
+pg::Statement set_hold{"UPDATE batchguard.backups SET legal_hold = $2 WHERE backup_id = $1",
+                       {UUIDOID, BOOLOID}};
+
+Datum uuid_arg(FunctionCallInfo fcinfo, int n = 0) {
+    pg::require_not_null(fcinfo, n, "backup_id");
+    const Datum id = PG_GETARG_DATUM(n);
+    pg::set_error_context("pg_batchguard backup " + uuid_text(id));
+    return id;
+}
+
+// The row as the caller sees it: its stored values with the live status.
+Datum current_row(pg::SpiSession& spi, const BackupRecord& record, Datum id) {
+    pg::Rows rows = spi.execute(row_of, {pg::Arg::of(id)});
+    const Datum row = rows.datum_for_caller(0, 1).value();
+    return with_status(row, live_status(record, "ok"));
+}
+
+// A whole file in one bytea, or a chunk of it.
+struct Chunk {
+    bytea* data = nullptr;
+    std::int64_t offset = 0, length = 0;
+    bool whole = false;
+};
+
+Chunk read_chunk(const BackupRecord& record, std::int64_t offset,
+                 std::optional<std::int64_t> length, MemoryContext target) {
+    const std::string path = record.path();
+    std::unique_ptr<pg::BackupFileReader> file = pg::BackupFileReader::open(path, false);
+    if (!file) require_readable(record);  // raises the missing-file error
+    if (!file)
+        throw Error(sqlstate::kBackupFileMissing,
+                    "the file of backup " + record.backup_id + " is missing");
+    const auto size = static_cast<std::int64_t>(file->size());
+    if (offset > size)
+        throw Error(sqlstate::kInvalidParameterValue,
+                    "offset " + std::to_string(offset) + " is beyond the end of the backup",
+                    "The backup file has " + std::to_string(size) + " bytes.");
+    Chunk chunk;
+    chunk.offset = offset;
+    chunk.length = std::min(length.value_or(size - offset), size - offset);
+    chunk.whole = offset == 0 && chunk.length == size;
+    if (chunk.length > static_cast<std::int64_t>(MaxAllocSize - VARHDRSZ))
+        throw Error(sqlstate::kProgramLimitExceeded, "backup chunk too large for a bytea",
+                    "The file has " + std::to_string(size) + " bytes.",
+                    "Read it in chunks with read_backup(backup_id, offset, length).");
+    std::unique_ptr<Hasher> hash = chunk.whole ? pg::make_sha256() : nullptr;
+    chunk.data = pg::pg_call([&] {
+        auto* b = static_cast<bytea*>(MemoryContextAlloc(target, VARHDRSZ + chunk.length));
+        SET_VARSIZE(b, VARHDRSZ + chunk.length);
+        return b;
+    });
+    file->seek(static_cast<std::uint64_t>(offset));
+    std::int64_t done = 0;
+    while (done < chunk.length) {
+        pg::check_for_interrupts();
+        const std::size_t want =
+            static_cast<std::size_t>(std::min<std::int64_t>(chunk.length - done, 1 << 20));
+        const std::size_t n = file->read(VARDATA(chunk.data) + done, want);
+        if (n == 0)
+            throw Error(sqlstate::kBackupCorrupt, "backup " + record.backup_id + " is corrupt",
+                        "The file is shorter than expected.");
+        if (hash) hash->update(VARDATA(chunk.data) + done, n);
+        done += static_cast<std::int64_t>(n);
+    }
+    if (hash) {
+        const std::string actual = hash->finish_hex();
+        if (actual != record.file_sha256)
+            throw Error(sqlstate::kBackupCorrupt,
+                        "backup " + record.backup_id + " is corrupt: its SHA-256 does not match",
+                        "The file's SHA-256 is " + actual + "; the backup recorded " +
+                            record.file_sha256 + ".");
+    }
+    return chunk;
+}
+
+// backup_rows: the state of one scan, owned by the SRF's memory context.
+struct RowsScan {
+    BackupRecord record;
+    std::unique_ptr<pg::BackupFileReader> file;
+    std::unique_ptr<ZstdReader> zstd;
+    std::unique_ptr<BackupStreamReader> stream;
+    bool convert = false;
+    MemoryContext memory = nullptr;  // the scan's (multi-call) context
+    // Table names repeat on every row: their text datums are made once per scan.
+    std::vector<std::pair<std::string, Datum>> names;
+    std::string json;   // the row's JSON, NUL-terminated for jsonb_in (other encodings)
+    JsonEvents events;  // the row's JSON, parsed once (UTF-8 databases)
+
+    Datum name_datum(const std::string& name) {
+        for (const auto& [known, datum] : names)
+            if (known == name) return datum;
+        Datum datum = pg::pg_call([&] {
+            MemoryContext old = MemoryContextSwitchTo(memory);
+            Datum d = convert ? CStringGetTextDatum(pg_any_to_server(
+                                    name.data(), static_cast<int>(name.size()), PG_UTF8))
+                              : PointerGetDatum(cstring_to_text_with_len(
+                                    name.data(), static_cast<int>(name.size())));
+            MemoryContextSwitchTo(old);
+            return d;
+        });
+        names.emplace_back(name, datum);
+        return datum;
+    }
+};
+
+void free_scan(void* arg) {
+    // Closes the file and frees the zstd context, whatever ended the scan (end, LIMIT, error).
+    delete static_cast<RowsScan*>(arg);
+}
+
+Datum text_or_null(const std::optional<std::string>& s, bool& is_null, bool convert) {
+    is_null = !s.has_value();
+    if (is_null) return 0;
+    if (!convert) return pg::text_datum(*s);
+    return pg::pg_call([&] {
+        char* server = pg_any_to_server(s->data(), static_cast<int>(s->size()), PG_UTF8);
+        return CStringGetTextDatum(server);
+    });
+}
+
+}  // namespace
+
+BATCHGUARD_FUNCTION(batchguard_export_backup) {
+    pg::require_not_null(fcinfo, 0, "source");
+    pg::require_not_null(fcinfo, 2, "include_children");
+    ExportRequest request;
+    request.source = PG_GETARG_OID(0);
+    if (!PG_ARGISNULL(1)) {
+        const Datum ids = PG_GETARG_DATUM(1);
+        const auto elements = pg::text_array_elements(ids);
+        for (std::size_t i = 0; i < elements.size(); ++i)
+            if (!elements[i])
+                throw Error(sqlstate::kNullValueNotAllowed,
+                            "ids must not contain NULL (element " + std::to_string(i + 1) + ")");
+        request.ids = ids;
+    }
+    request.include_children = PG_GETARG_BOOL(2);
+    if (!PG_ARGISNULL(3)) request.retention = PG_GETARG_DATUM(3);
+    if (auto label = pg::text_arg(fcinfo, 4)) request.label = std::string(*label);
+    return export_backup(request).row;
+}
+
+BATCHGUARD_FUNCTION(batchguard_get_backup) {
+    const Datum id = uuid_arg(fcinfo);
+    const std::string owner = pg::current_owner();
+    pg::SpiSession spi(pg::SpiSession::Access::kReadOnly);
+    std::optional<BackupRecord> record = find_backup(spi, id, owner, false, false);
+    if (!record) PG_RETURN_NULL();
+    return current_row(spi, *record, id);
+}
+
+BATCHGUARD_FUNCTION(batchguard_get_user_backups) {
+    const std::string owner = pg::current_owner();
+    pg::pg_call([&] { InitMaterializedSRF(fcinfo, 0); });
+    auto* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
+    pg::SpiSession spi(pg::SpiSession::Access::kReadOnly);
+    pg::Rows rows = spi.execute(rows_of_owner, {pg::Arg::text(owner)});
+    std::vector<Datum> ids;
+    for (std::uint64_t r = 0; r < rows.size(); ++r) ids.push_back(rows.datum(r, 2).value());
+    for (const Datum id : ids) {
+        pg::check_for_interrupts();
+        std::optional<BackupRecord> record = find_backup(spi, id, owner, false, false);
+        if (!record) continue;
+        const Datum row = current_row(spi, *record, id);
+        pg::pg_call([&] {
+            HeapTupleHeader header = DatumGetHeapTupleHeader(row);
+            HeapTupleData tuple;
+            tuple.t_len = HeapTupleHeaderGetDatumLength(header);
+            ItemPointerSetInvalid(&tuple.t_self);
+            tuple.t_tableOid = InvalidOid;
+            tuple.t_data = header;
+            tuplestore_puttuple(rsinfo->setResult, &tuple);
+        });
+    }
+    return 0;
+}
+
+BATCHGUARD_FUNCTION(batchguard_read_backup) {
+    const Datum id = uuid_arg(fcinfo);
+    pg::require_not_null(fcinfo, 1, "offset");
+    const std::int64_t offset = PG_GETARG_INT64(1);
+    const std::optional<std::int64_t> length = pg::int8_arg(fcinfo, 2);
+    if (offset < 0) throw Error(sqlstate::kInvalidParameterValue, "offset must not be negative");
+    if (length && *length < 0)
+        throw Error(sqlstate::kInvalidParameterValue, "length must not be negative");
+    const std::string owner = pg::current_owner();
+    const MemoryContext caller = CurrentMemoryContext;
+    pg::SpiSession spi;
+    std::optional<BackupRecord> record = find_backup(spi, id, owner, false, false);
+    if (!record) unknown_backup(id);
+    require_readable(*record);
+    const Chunk chunk = read_chunk(*record, offset, length, caller);
+    audit(spi, *record, owner, "download",
+          "{\"offset\":" + std::to_string(chunk.offset) +
+              ",\"length\":" + std::to_string(chunk.length) +
+              ",\"verified\":" + (chunk.whole ? "true" : "false") + "}");
+    return PointerGetDatum(chunk.data);
+}
+
+BATCHGUARD_FUNCTION(batchguard_backup_rows) {
+    FuncCallContext* funcctx = nullptr;
+    if (SRF_IS_FIRSTCALL()) {
+        const Datum id = uuid_arg(fcinfo);
+        const std::string owner = pg::current_owner();
+        funcctx = pg::pg_call([&] { return SRF_FIRSTCALL_INIT(); });
+        std::unique_ptr<RowsScan> scan = std::make_unique<RowsScan>();
+        {
+            pg::SpiSession spi(pg::SpiSession::Access::kReadOnly);
+            std::optional<BackupRecord> record = find_backup(spi, id, owner, false, false);
+            if (!record) unknown_backup(id);
+            require_readable(*record);
+            scan->record = *record;
+        }
+        TupleDesc desc = nullptr;
+        pg::pg_call([&] {
+            MemoryContext old = MemoryContextSwitchTo(funcctx->multi_call_memory_ctx);
+            if (get_call_result_type(fcinfo, nullptr, &desc) != TYPEFUNC_COMPOSITE)
+                elog(ERROR, "backup_rows must return a composite type");
+            funcctx->tuple_desc = BlessTupleDesc(desc);
+            MemoryContextSwitchTo(old);
+        });
+        scan->file = pg::BackupFileReader::open(scan->record.path(), true);
+        if (!scan->file)
+            throw Error(sqlstate::kBackupFileMissing,
+                        "the file of backup " + scan->record.backup_id + " is missing");
+        scan->zstd = std::make_unique<ZstdReader>(*scan->file);
+        scan->stream = std::make_unique<BackupStreamReader>(*scan->zstd, pg::make_sha256());
+        scan->convert = GetDatabaseEncoding() != PG_UTF8 && GetDatabaseEncoding() != PG_SQL_ASCII;
+        scan->memory = funcctx->multi_call_memory_ctx;
+        RowsScan* raw = scan.release();
+        pg::pg_call([&] {
+            auto* callback = static_cast<MemoryContextCallback*>(MemoryContextAllocZero(
+                funcctx->multi_call_memory_ctx, sizeof(MemoryContextCallback)));
+            callback->func = free_scan;
+            callback->arg = raw;
+            MemoryContextRegisterResetCallback(funcctx->multi_call_memory_ctx, callback);
+        });
+        funcctx->user_fctx = raw;
+        raw->stream->header();
+    }
+    funcctx = SRF_PERCALL_SETUP();  // reads fn_extra: cannot fail
+    auto* scan = static_cast<RowsScan*>(funcctx->user_fctx);
+    pg::check_for_interrupts();
+    std::optional<RowLine> row = scan->stream->next_row();
+    if (!row) {
+        const std::string actual = scan->file->sha256_hex();
+        if (actual != scan->record.file_sha256)
+            throw Error(
+                sqlstate::kBackupCorrupt,
+                "backup " + scan->record.backup_id + " is corrupt: its SHA-256 does not match",
+                "The file's SHA-256 is " + actual + "; the backup recorded " +
+                    scan->record.file_sha256 + ".");
+        pg::pg_call([&] { SRF_RETURN_DONE(funcctx); });
+        return 0;
+    }
+    Datum values[4];
+    bool nulls[4] = {};
+    values[0] = scan->name_datum(row->table);
+    if (scan->convert) {
+        scan->json.assign(row->row);
+        values[1] = pg::pg_call([&] {
+            const char* json =
+                pg_any_to_server(scan->json.c_str(), static_cast<int>(scan->json.size()), PG_UTF8);
+            return DirectFunctionCall1(jsonb_in, CStringGetDatum(json));
+        });
+    } else {
+        scan->events.parse(row->row, "backup row");
+        values[1] = pg::jsonb_from_events(scan->events);
+    }
+    if (row->parent_table)
+        values[2] = scan->name_datum(*row->parent_table);
+    else
+        nulls[2] = true;
+    values[3] = text_or_null(row->parent_key, nulls[3], scan->convert);
+    Datum result = pg::pg_call([&] {
+        HeapTuple tuple = heap_form_tuple(funcctx->tuple_desc, values, nulls);
+        return HeapTupleGetDatum(tuple);
+    });
+    SRF_RETURN_NEXT(funcctx, result);  // sets the call counter and isDone: cannot fail
+}
+
+BATCHGUARD_FUNCTION(batchguard_delete_backup) {
+    const Datum id = uuid_arg(fcinfo);
+    const std::string owner = pg::current_owner();
+    pg::SpiSession spi;
+    std::optional<BackupRecord> record = find_backup(spi, id, owner, false, true);
+    if (!record) return BoolGetDatum(false);
+    if (record->legal_hold)
+        throw Error(sqlstate::kObjectNotInPrerequisiteState,
+                    "backup " + record->backup_id + " is on legal hold", {},
+                    "Release the hold with hold_backup(backup_id, false) first.");
+    spi.execute(delete_row, {pg::Arg::of(id)});
+    pg::remove_backup_file_at_commit(record->path());
+    audit(spi, *record, owner, "delete", "{}");
+    return BoolGetDatum(true);
+}
+
+BATCHGUARD_FUNCTION(batchguard_extend_backup) {
+    const Datum id = uuid_arg(fcinfo);
+    pg::require_not_null(fcinfo, 1, "until");
+    const Datum until = PG_GETARG_DATUM(1);
+    const std::string owner = pg::current_owner();
+    pg::SpiSession spi;
+    std::optional<BackupRecord> record = find_backup(spi, id, owner, false, true);
+    if (!record) unknown_backup(id);
+    if (record->expired)
+        throw Error(sqlstate::kBackupExpired, "backup " + record->backup_id + " has expired");
+    pg::Rows check = spi.execute(
+        extend_check,
+        {pg::Arg::of(id), pg::Arg::of(until), pg::Arg::of(TimestampTzGetDatum(record->created_at)),
+         pg::Arg::of(Float8GetDatum(batchguard::settings::max_backup_retention_s)),
+         pg::Arg::of(TimestampTzGetDatum(record->expires_at))});
+    if (!check.boolean(0, 1).value())
+        throw Error(sqlstate::kInvalidParameterValue, "until must be in the future");
+    if (!check.boolean(0, 2).value())
+        throw Error(sqlstate::kInvalidParameterValue,
+                    "until is later than batchguard.max_backup_retention allows",
+                    "The backup can be kept until " + check.text(0, 4).value() + " at most.",
+                    "A legal hold (hold_backup) keeps a backup without a time limit.");
+    if (!check.boolean(0, 3).value())
+        throw Error(sqlstate::kInvalidParameterValue,
+                    "until is earlier than the backup's current expiry", {},
+                    "Delete a backup you no longer need with delete_backup().");
+    spi.execute(set_expiry, {pg::Arg::of(id), pg::Arg::of(until)});
+    audit(spi, *record, owner, "extend", "{}");
+    return current_row(spi, *record, id);
+}
+
+BATCHGUARD_FUNCTION(batchguard_hold_backup) {
+    const Datum id = uuid_arg(fcinfo);
+    pg::require_not_null(fcinfo, 1, "hold");
+    const bool hold = PG_GETARG_BOOL(1);
+    const std::string owner = pg::current_owner();
+    const bool admin = pg::current_user_is_admin();
+    pg::SpiSession spi;
+    std::optional<BackupRecord> record = find_backup(spi, id, owner, admin, true);
+    if (!record) unknown_backup(id);
+    spi.execute(set_hold, {pg::Arg::of(id), pg::Arg::boolean(hold)});
+    audit(spi, *record, owner, hold ? "hold" : "release", "{}");
+    record->legal_hold = hold;
+    record->expired = false;  // recomputed below from the row
+    std::optional<BackupRecord> now = find_backup(spi, id, owner, true, false);
+    return current_row(spi, now ? *now : *record, id);
+}

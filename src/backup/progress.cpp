@@ -1,0 +1,189 @@
+#include "backup/progress.hpp"
+
+#include "pg/guard.hpp"
+
+extern "C" {
+#include "catalog/pg_authid.h"
+#include "port/atomics.h"
+#include "storage/ipc.h"
+#include "storage/shmem.h"
+#include "utils/acl.h"
+#include "utils/tuplestore.h"
+#include "utils/uuid.h"
+}
+
+#include <cstring>
+
+namespace batchguard::backup {
+
+namespace {
+
+// A slot is claimed by flipping in_use 0 -> 1; the owner then fills it and sets pid last.
+// Readers take what they see: this is a monitoring view, not a source of truth.
+struct ProgressSlot {
+    pg_atomic_uint32 in_use;
+    pg_atomic_uint32 phase;
+    pg_atomic_uint64 rows;
+    pg_atomic_uint64 bytes;
+    volatile int pid;
+    Oid database;
+    Oid user;
+    TimestampTz started;
+    char backup_id[UUID_LEN * 2 + 8];
+};
+
+struct ProgressShared {
+    int slots;
+    ProgressSlot slot[FLEXIBLE_ARRAY_MEMBER];
+};
+
+ProgressShared* shared = nullptr;
+shmem_request_hook_type previous_request_hook = nullptr;
+shmem_startup_hook_type previous_startup_hook = nullptr;
+int my_slot = -1;  // the slot this backend holds, for the exit callback
+bool exit_callback_registered = false;
+
+Size shared_size(int slots) {
+    return add_size(offsetof(ProgressShared, slot), mul_size(slots, sizeof(ProgressSlot)));
+}
+
+void request_shmem() {
+    if (previous_request_hook) previous_request_hook();
+    RequestAddinShmemSpace(shared_size(MaxBackends));
+}
+
+void startup_shmem() {
+    if (previous_startup_hook) previous_startup_hook();
+    LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+    bool found = false;
+    shared = static_cast<ProgressShared*>(
+        ShmemInitStruct("pg_batchguard export progress", shared_size(MaxBackends), &found));
+    if (!found) {
+        shared->slots = MaxBackends;
+        for (int i = 0; i < MaxBackends; ++i) {
+            ProgressSlot& s = shared->slot[i];
+            pg_atomic_init_u32(&s.in_use, 0);
+            pg_atomic_init_u32(&s.phase, 0);
+            pg_atomic_init_u64(&s.rows, 0);
+            pg_atomic_init_u64(&s.bytes, 0);
+            s.pid = 0;
+        }
+    }
+    LWLockRelease(AddinShmemInitLock);
+}
+
+void release_slot(int index) {
+    if (shared == nullptr || index < 0) return;
+    ProgressSlot& s = shared->slot[index];
+    s.pid = 0;
+    pg_write_barrier();
+    pg_atomic_write_u32(&s.in_use, 0);
+    if (my_slot == index) my_slot = -1;
+}
+
+// A backend that exits in the middle of an export (FATAL) gives its slot back here.
+void release_at_exit(int, Datum) { release_slot(my_slot); }
+
+}  // namespace
+
+const char* phase_name(std::uint32_t phase) {
+    switch (phase) {
+        case 0:
+            return "starting";
+        case 1:
+            return "planning";
+        case 2:
+            return "writing rows";
+        case 3:
+            return "finishing";
+        default:
+            return "unknown";
+    }
+}
+
+void install_progress_shmem_hooks() {
+    previous_request_hook = shmem_request_hook;
+    shmem_request_hook = request_shmem;
+    previous_startup_hook = shmem_startup_hook;
+    shmem_startup_hook = startup_shmem;
+}
+
+ExportProgress::ExportProgress(const std::string& backup_id) {
+    if (shared == nullptr) return;
+    if (!exit_callback_registered) {
+        pg::pg_call([] { before_shmem_exit(release_at_exit, 0); });
+        exit_callback_registered = true;
+    }
+    for (int i = 0; i < shared->slots; ++i) {
+        uint32 expected = 0;
+        if (!pg_atomic_compare_exchange_u32(&shared->slot[i].in_use, &expected, 1)) continue;
+        ProgressSlot& s = shared->slot[i];
+        s.database = MyDatabaseId;
+        s.user = GetUserId();
+        s.started = GetCurrentTimestamp();
+        std::strncpy(s.backup_id, backup_id.c_str(), sizeof s.backup_id - 1);
+        s.backup_id[sizeof s.backup_id - 1] = '\0';
+        pg_atomic_write_u32(&s.phase, static_cast<uint32>(ExportPhase::kStarting));
+        pg_atomic_write_u64(&s.rows, 0);
+        pg_atomic_write_u64(&s.bytes, 0);
+        pg_write_barrier();
+        s.pid = MyProcPid;
+        slot_ = i;
+        my_slot = i;
+        return;
+    }
+}
+
+ExportProgress::~ExportProgress() { release_slot(slot_); }
+
+void ExportProgress::set_phase(ExportPhase phase) {
+    if (slot_ < 0) return;
+    pg_atomic_write_u32(&shared->slot[slot_].phase, static_cast<uint32>(phase));
+    publish();
+}
+
+void ExportProgress::publish() {
+    if (slot_ < 0) return;
+    pg_atomic_write_u64(&shared->slot[slot_].rows, static_cast<uint64>(rows));
+    pg_atomic_write_u64(&shared->slot[slot_].bytes, bytes_written);
+}
+
+}  // namespace batchguard::backup
+
+using namespace batchguard;
+
+// The rows of batchguard.export_progress: the caller's own exports, or every export for
+// members of pg_read_all_stats.
+BATCHGUARD_FUNCTION(batchguard_export_progress) {
+    pg::pg_call([&] { InitMaterializedSRF(fcinfo, 0); });
+    if (backup::shared == nullptr) return 0;
+    auto* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
+    const Oid me = GetUserId();
+    const bool all = pg::pg_call([&] { return has_privs_of_role(me, ROLE_PG_READ_ALL_STATS); });
+    for (int i = 0; i < backup::shared->slots; ++i) {
+        backup::ProgressSlot& s = backup::shared->slot[i];
+        if (pg_atomic_read_u32(&s.in_use) == 0) continue;
+        const int pid = s.pid;
+        pg_read_barrier();
+        if (pid == 0) continue;
+        if (s.user != me && !all) continue;
+        char backup_id[sizeof s.backup_id];
+        std::memcpy(backup_id, s.backup_id, sizeof backup_id);
+        backup_id[sizeof backup_id - 1] = '\0';
+        Datum values[8];
+        bool nulls[8] = {};
+        values[0] = Int32GetDatum(pid);
+        values[1] = ObjectIdGetDatum(s.database);
+        values[2] = ObjectIdGetDatum(s.user);
+        pg::pg_call([&] {
+            values[3] = DirectFunctionCall1(uuid_in, CStringGetDatum(backup_id));
+            values[4] = CStringGetTextDatum(backup::phase_name(pg_atomic_read_u32(&s.phase)));
+        });
+        values[5] = Int64GetDatum(static_cast<int64>(pg_atomic_read_u64(&s.rows)));
+        values[6] = Int64GetDatum(static_cast<int64>(pg_atomic_read_u64(&s.bytes)));
+        values[7] = TimestampTzGetDatum(s.started);
+        pg::pg_call(
+            [&] { tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls); });
+    }
+    return 0;
+}

@@ -1,0 +1,117 @@
+#include "backup/store.hpp"
+
+#include "core/error.hpp"
+#include "pg/files.hpp"
+#include "pg/guard.hpp"
+
+extern "C" {
+#include "access/htup_details.h"
+#include "utils/typcache.h"
+#include "utils/uuid.h"
+}
+
+namespace batchguard::backup {
+
+namespace {
+
+constexpr const char* kFindSql =
+    "SELECT b.owner, b.file_sha256, b.creating_xid::pg_catalog.text::pg_catalog.int8,"
+    "       b.compressed_bytes, b.legal_hold,"
+    "       b.expires_at < pg_catalog.now() AND NOT b.legal_hold, b.created_at, b.expires_at"
+    "  FROM batchguard.backups b WHERE b.backup_id = $1";
+pg::Statement find_sql{kFindSql, {UUIDOID}};
+
+pg::Statement lock_sql{"SELECT 1 FROM batchguard.backups WHERE backup_id = $1 FOR UPDATE",
+                       {UUIDOID}};
+
+pg::Statement audit_sql{
+    "INSERT INTO batchguard.audit (backup_id, owner, actor, action, detail)"
+    " VALUES ($1::pg_catalog.uuid, $2, $3, $4, $5::pg_catalog.jsonb)",
+    {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID}};
+
+}  // namespace
+
+std::string BackupRecord::path() const { return pg::backup_file_path(backup_id, creating_xid); }
+
+std::string uuid_text(Datum uuid) {
+    const char* text =
+        pg::pg_call([&] { return DatumGetCString(DirectFunctionCall1(uuid_out, uuid)); });
+    return text;
+}
+
+std::optional<BackupRecord> find_backup(pg::SpiSession& spi, Datum backup_id,
+                                        std::string_view owner, bool admin_too, bool for_update) {
+    if (for_update) spi.execute(lock_sql, {pg::Arg::of(backup_id)});
+    pg::Rows rows = spi.execute(find_sql, {pg::Arg::of(backup_id)});
+    if (rows.empty()) return std::nullopt;
+    BackupRecord r;
+    r.owner = rows.text(0, 1).value();
+    if (r.owner != owner && !admin_too) return std::nullopt;
+    r.backup_id = uuid_text(backup_id);
+    r.file_sha256 = rows.text(0, 2).value();
+    r.creating_xid = static_cast<std::uint64_t>(rows.int8(0, 3).value());
+    r.compressed_bytes = rows.int8(0, 4).value();
+    r.legal_hold = rows.boolean(0, 5).value();
+    r.expired = rows.boolean(0, 6).value();
+    r.created_at = DatumGetTimestampTz(rows.datum(0, 7).value());
+    r.expires_at = DatumGetTimestampTz(rows.datum(0, 8).value());
+    return r;
+}
+
+void unknown_backup(Datum backup_id) {
+    throw Error(sqlstate::kUndefinedObject, "backup " + uuid_text(backup_id) + " does not exist",
+                {}, "Backups are visible to their owner only.");
+}
+
+void require_readable(const BackupRecord& record) {
+    if (record.expired)
+        throw Error(sqlstate::kBackupExpired, "backup " + record.backup_id + " has expired", {},
+                    "Extend a backup with extend_backup() before it expires.");
+    if (!pg::backup_file_exists(record.path()))
+        throw Error(sqlstate::kBackupFileMissing,
+                    "the file of backup " + record.backup_id + " is missing",
+                    "Backup files are node-local: a restored dump, a replica or an upgraded "
+                    "cluster does not have them.",
+                    {});
+}
+
+void audit(pg::SpiSession& spi, const BackupRecord& record, std::string_view actor,
+           std::string_view action, std::string_view detail_json) {
+    spi.execute(audit_sql,
+                {pg::Arg::text(record.backup_id), pg::Arg::text(record.owner), pg::Arg::text(actor),
+                 pg::Arg::text(action), pg::Arg::text(detail_json)});
+    const std::string message = "pg_batchguard: " + std::string(action) + " of backup " +
+                                record.backup_id + " (owner " + record.owner + ") by " +
+                                std::string(actor) + ": " + std::string(detail_json);
+    pg::pg_call([&] { ereport(LOG, (errmsg("%s", message.c_str()))); });
+}
+
+const char* live_status(const BackupRecord& record, const char* stored) {
+    if (!pg::backup_file_exists(record.path())) return "missing";
+    if (record.expired) return "expired";
+    return stored;
+}
+
+Datum with_status(Datum row, const char* status) {
+    return pg::pg_call([&] {
+        HeapTupleHeader header = DatumGetHeapTupleHeader(row);
+        TupleDesc desc = lookup_rowtype_tupdesc(HeapTupleHeaderGetTypeId(header),
+                                                HeapTupleHeaderGetTypMod(header));
+        HeapTupleData tuple;
+        tuple.t_len = HeapTupleHeaderGetDatumLength(header);
+        ItemPointerSetInvalid(&tuple.t_self);
+        tuple.t_tableOid = InvalidOid;
+        tuple.t_data = header;
+        int column = 0;
+        for (int i = 0; i < desc->natts; ++i)
+            if (strcmp(NameStr(TupleDescAttr(desc, i)->attname), "status") == 0) column = i + 1;
+        Datum value = CStringGetTextDatum(status);
+        bool is_null = false;
+        HeapTuple changed = heap_modify_tuple_by_cols(&tuple, desc, 1, &column, &value, &is_null);
+        Datum result = HeapTupleGetDatum(changed);
+        ReleaseTupleDesc(desc);
+        return result;
+    });
+}
+
+}  // namespace batchguard::backup

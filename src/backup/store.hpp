@@ -1,0 +1,52 @@
+// The batchguard.backups and batchguard.audit tables, as the extension's owner writes and
+// reads them. Callers' identities are checked here before anything is touched.
+#pragma once
+#include "pg/postgres.hpp"
+#include "pg/spi.hpp"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace batchguard::backup {
+
+struct BackupRecord {
+    std::string backup_id;
+    std::string owner;
+    std::string file_sha256;
+    std::uint64_t creating_xid = 0;
+    std::int64_t compressed_bytes = 0;
+    bool legal_hold = false;
+    bool expired = false;  // expires_at has passed and no hold keeps it
+    TimestampTz created_at = 0;
+    TimestampTz expires_at = 0;
+
+    std::string path() const;
+};
+
+// The backup `backup_id` if the caller may see it: its owner's (and, with `admin_too`,
+// any backup for a member of batchguard_admin). Locks the row with FOR UPDATE when asked.
+std::optional<BackupRecord> find_backup(pg::SpiSession& spi, Datum backup_id,
+                                        std::string_view owner, bool admin_too, bool for_update);
+
+// The one error for a backup that does not exist or belongs to someone else.
+[[noreturn]] void unknown_backup(Datum backup_id);
+
+// Raises the expired / missing-file errors for a backup that is about to be read.
+void require_readable(const BackupRecord& record);
+
+// Appends an audit row (and logs it: an audit row in a rolled-back transaction is gone).
+void audit(pg::SpiSession& spi, const BackupRecord& record, std::string_view actor,
+           std::string_view action, std::string_view detail_json);
+
+// Text of a uuid datum.
+std::string uuid_text(Datum uuid);
+
+// The status a row shows: missing without its file, expired past its expiry, else stored.
+const char* live_status(const BackupRecord& record, const char* stored);
+
+// Returns the backups row `row` (a composite datum) with its status column replaced.
+Datum with_status(Datum row, const char* status);
+
+}  // namespace batchguard::backup

@@ -1,0 +1,391 @@
+#include "core/backup_format.hpp"
+
+#include "core/error.hpp"
+
+#include <charconv>
+
+namespace batchguard {
+
+std::string to_hex(const unsigned char* data, std::size_t size) {
+    static constexpr char kHex[] = "0123456789abcdef";
+    std::string out;
+    out.reserve(size * 2);
+    for (std::size_t i = 0; i < size; ++i) {
+        out.push_back(kHex[data[i] >> 4]);
+        out.push_back(kHex[data[i] & 0xF]);
+    }
+    return out;
+}
+
+const BackupTable* BackupHeader::find_table(std::string_view name) const {
+    for (const BackupTable& t : tables)
+        if (t.name == name) return &t;
+    return nullptr;
+}
+
+namespace {
+
+void key(std::string& out, std::string_view name) {
+    append_json_string(out, name);
+    out.push_back(':');
+}
+
+void string_array(std::string& out, const std::vector<std::string>& items) {
+    out += "[";
+    for (std::size_t i = 0; i < items.size(); ++i) {
+        if (i > 0) out += ",";
+        append_json_string(out, items[i]);
+    }
+    out += "]";
+}
+
+[[noreturn]] void bad(const char* what, const std::string& why) {
+    throw Error(sqlstate::kBackupCorrupt, std::string("invalid ") + what, why);
+}
+
+const JsonValue& member(const JsonValue& object, std::string_view name, JsonValue::Kind kind,
+                        const char* what) {
+    const JsonValue* v = object.find(name);
+    if (v == nullptr) bad(what, "\"" + std::string(name) + "\" is missing");
+    if (v->kind != kind) bad(what, "\"" + std::string(name) + "\" has the wrong type");
+    return *v;
+}
+
+const std::string& string_member(const JsonValue& object, std::string_view name, const char* what) {
+    return member(object, name, JsonValue::Kind::kString, what).text;
+}
+
+std::int64_t to_int64(const JsonValue& v, const char* what, std::string_view name) {
+    std::int64_t n = 0;
+    const std::string& t = v.text;
+    auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), n);
+    if (ec != std::errc() || end != t.data() + t.size() || n < 0)
+        bad(what, "\"" + std::string(name) + "\" must be a non-negative integer");
+    return n;
+}
+
+constexpr const char* kHeader = "backup header";
+
+std::vector<std::string> strings(const JsonValue& array) {
+    std::vector<std::string> out;
+    for (const JsonValue& item : array.items) {
+        if (!item.is_string()) bad(kHeader, "a column name is not a string");
+        out.push_back(item.text);
+    }
+    return out;
+}
+constexpr const char* kTrailer = "backup trailer";
+
+}  // namespace
+
+std::string header_line(const BackupHeader& h) {
+    std::string out = "{";
+    key(out, "format");
+    append_json_string(out, kBackupFormatName);
+    out += ",";
+    key(out, "version");
+    out += std::to_string(h.version);
+    auto field = [&](std::string_view name, std::string_view value) {
+        out += ",";
+        key(out, name);
+        append_json_string(out, value);
+    };
+    field("backup_id", h.backup_id);
+    field("owner", h.owner);
+    out += ",";
+    key(out, "label");
+    if (h.label)
+        append_json_string(out, *h.label);
+    else
+        out += "null";
+    field("source", h.source);
+    out += ",";
+    key(out, "include_children");
+    out += h.include_children ? "true" : "false";
+    field("server_version", h.server_version);
+    field("encoding", h.encoding);
+    field("created_at", h.created_at);
+    field("expires_at", h.expires_at);
+    out += ",";
+    key(out, "settings");
+    out += "{";
+    for (std::size_t i = 0; i < h.settings.size(); ++i) {
+        if (i > 0) out += ",";
+        key(out, h.settings[i].first);
+        append_json_string(out, h.settings[i].second);
+    }
+    out += "},";
+    key(out, "tables");
+    out += "[";
+    for (std::size_t i = 0; i < h.tables.size(); ++i) {
+        const BackupTable& t = h.tables[i];
+        if (i > 0) out += ",";
+        out += "{";
+        key(out, "name");
+        append_json_string(out, t.name);
+        out += ",";
+        key(out, "columns");
+        out += "[";
+        for (std::size_t c = 0; c < t.columns.size(); ++c) {
+            if (c > 0) out += ",";
+            out += "{";
+            key(out, "name");
+            append_json_string(out, t.columns[c].name);
+            out += ",";
+            key(out, "type");
+            append_json_string(out, t.columns[c].type);
+            out += "}";
+        }
+        out += "],";
+        key(out, "key");
+        string_array(out, t.key_columns);
+        out += ",";
+        key(out, "references");
+        out += "[";
+        for (std::size_t r = 0; r < t.references.size(); ++r) {
+            const BackupReference& ref = t.references[r];
+            if (r > 0) out += ",";
+            out += "{";
+            key(out, "parent");
+            append_json_string(out, ref.parent);
+            out += ",";
+            key(out, "columns");
+            string_array(out, ref.columns);
+            out += ",";
+            key(out, "parent_columns");
+            string_array(out, ref.parent_columns);
+            out += "}";
+        }
+        out += "]}";
+    }
+    out += "]}";
+    return out;
+}
+
+std::string trailer_line(const BackupTrailer& t) {
+    std::string out = "{";
+    key(out, "trailer");
+    out += "true,";
+    key(out, "row_counts");
+    out += "{";
+    for (std::size_t i = 0; i < t.row_counts.size(); ++i) {
+        if (i > 0) out += ",";
+        key(out, t.row_counts[i].first);
+        out += std::to_string(t.row_counts[i].second);
+    }
+    out += "},";
+    key(out, "total_rows");
+    out += std::to_string(t.total_rows);
+    out += ",";
+    key(out, "body_sha256");
+    append_json_string(out, t.body_sha256);
+    out += "}";
+    return out;
+}
+
+void append_row_line(std::string& out, std::string_view table, std::string_view row_json,
+                     const std::string* parent_table, std::string_view parent_key) {
+    out += "{\"table\":";
+    append_json_string(out, table);
+    out += ",\"row\":";
+    out += row_json;
+    out += ",\"parent\":";
+    if (parent_table == nullptr) {
+        out += "null}\n";
+        return;
+    }
+    out += "{\"table\":";
+    append_json_string(out, *parent_table);
+    out += ",\"key\":";
+    append_json_string(out, parent_key);
+    out += "}}\n";
+}
+
+RowLineFormat::RowLineFormat(std::string_view table, const std::string* parent_table) {
+    prefix_ = "{\"table\":";
+    append_json_string(prefix_, table);
+    prefix_ += ",\"row\":";
+    if (parent_table != nullptr) {
+        parent_prefix_ = ",\"parent\":{\"table\":";
+        append_json_string(parent_prefix_, *parent_table);
+        parent_prefix_ += ",\"key\":";
+    }
+}
+
+void RowLineFormat::append(std::string& out, std::string_view row_json,
+                           const std::string_view* parent_key) const {
+    out += prefix_;
+    out += row_json;
+    if (parent_key == nullptr || parent_prefix_.empty()) {
+        out += ",\"parent\":null}\n";
+        return;
+    }
+    out += parent_prefix_;
+    append_json_string(out, *parent_key);
+    out += "}}\n";
+}
+
+BackupHeader parse_header_line(std::string_view line) {
+    const JsonValue v = parse_json(line, kHeader);
+    if (!v.is_object()) bad(kHeader, "the first line is not a JSON object");
+    const JsonValue* format = v.find("format");
+    if (format == nullptr || !format->is_string() || format->text != kBackupFormatName)
+        bad(kHeader, "the first line does not name the format \"pg_batchguard backup\"");
+    BackupHeader h;
+    h.version = static_cast<int>(
+        to_int64(member(v, "version", JsonValue::Kind::kNumber, kHeader), kHeader, "version"));
+    if (h.version != kBackupFormatVersion)
+        throw Error(sqlstate::kBackupCorrupt, "unsupported backup format version",
+                    "The file has version " + std::to_string(h.version) +
+                        "; this pg_batchguard reads version " +
+                        std::to_string(kBackupFormatVersion) + ".");
+    h.backup_id = string_member(v, "backup_id", kHeader);
+    h.owner = string_member(v, "owner", kHeader);
+    if (const JsonValue* label = v.find("label"); label != nullptr && label->is_string())
+        h.label = label->text;
+    h.source = string_member(v, "source", kHeader);
+    h.include_children = member(v, "include_children", JsonValue::Kind::kBool, kHeader).boolean;
+    h.server_version = string_member(v, "server_version", kHeader);
+    h.encoding = string_member(v, "encoding", kHeader);
+    h.created_at = string_member(v, "created_at", kHeader);
+    h.expires_at = string_member(v, "expires_at", kHeader);
+    const JsonValue& settings = member(v, "settings", JsonValue::Kind::kObject, kHeader);
+    for (std::size_t i = 0; i < settings.keys.size(); ++i) {
+        if (!settings.values[i].is_string())
+            bad(kHeader, "setting \"" + settings.keys[i] + "\" is not a string");
+        h.settings.emplace_back(settings.keys[i], settings.values[i].text);
+    }
+    for (const JsonValue& t : member(v, "tables", JsonValue::Kind::kArray, kHeader).items) {
+        if (!t.is_object()) bad(kHeader, "a table entry is not an object");
+        BackupTable table;
+        table.name = string_member(t, "name", kHeader);
+        if (h.find_table(table.name) != nullptr)
+            bad(kHeader, "table \"" + table.name + "\" is listed twice");
+        for (const JsonValue& c : member(t, "columns", JsonValue::Kind::kArray, kHeader).items) {
+            if (!c.is_object()) bad(kHeader, "a column entry is not an object");
+            table.columns.push_back(
+                {string_member(c, "name", kHeader), string_member(c, "type", kHeader)});
+        }
+        table.key_columns = strings(member(t, "key", JsonValue::Kind::kArray, kHeader));
+        for (const JsonValue& r : member(t, "references", JsonValue::Kind::kArray, kHeader).items) {
+            if (!r.is_object()) bad(kHeader, "a reference is not an object");
+            BackupReference ref;
+            ref.parent = string_member(r, "parent", kHeader);
+            ref.columns = strings(member(r, "columns", JsonValue::Kind::kArray, kHeader));
+            ref.parent_columns =
+                strings(member(r, "parent_columns", JsonValue::Kind::kArray, kHeader));
+            if (ref.columns.empty() || ref.columns.size() != ref.parent_columns.size())
+                bad(kHeader, "a reference's columns do not match its parent's");
+            table.references.push_back(std::move(ref));
+        }
+        h.tables.push_back(std::move(table));
+    }
+    if (h.tables.empty()) bad(kHeader, "no tables are listed");
+    for (const BackupTable& t : h.tables)
+        for (const BackupReference& r : t.references)
+            if (h.find_table(r.parent) == nullptr)
+                bad(kHeader, "table \"" + t.name + "\" references an unlisted table");
+    if (h.tables.front().name != h.source) bad(kHeader, "the first table is not the source table");
+    return h;
+}
+
+bool is_trailer_line(std::string_view line) { return line.substr(0, 11) == "{\"trailer\":"; }
+
+BackupTrailer parse_trailer_line(std::string_view line) {
+    const JsonValue v = parse_json(line, kTrailer);
+    if (!v.is_object() || !member(v, "trailer", JsonValue::Kind::kBool, kTrailer).boolean)
+        bad(kTrailer, "the last line is not a trailer");
+    BackupTrailer t;
+    const JsonValue& counts = member(v, "row_counts", JsonValue::Kind::kObject, kTrailer);
+    for (std::size_t i = 0; i < counts.keys.size(); ++i) {
+        if (counts.values[i].kind != JsonValue::Kind::kNumber)
+            bad(kTrailer, "a row count is not a number");
+        t.row_counts.emplace_back(counts.keys[i],
+                                  to_int64(counts.values[i], kTrailer, counts.keys[i]));
+    }
+    t.total_rows = to_int64(member(v, "total_rows", JsonValue::Kind::kNumber, kTrailer), kTrailer,
+                            "total_rows");
+    t.body_sha256 = string_member(v, "body_sha256", kTrailer);
+    return t;
+}
+
+BackupStreamReader::BackupStreamReader(ByteSource& decompressed,
+                                       std::unique_ptr<Hasher> body_hasher)
+    : lines_(decompressed), hasher_(std::move(body_hasher)) {}
+
+void BackupStreamReader::read_header() {
+    std::optional<std::string_view> line = lines_.next();
+    if (!line)
+        throw Error(sqlstate::kBackupCorrupt, "backup data is truncated", "The header is missing.");
+    header_ = parse_header_line(*line);
+    counts_.assign(header_->tables.size(), 0);
+    if (hasher_) {
+        hasher_->update(line->data(), line->size());
+        hasher_->update("\n", 1);
+    }
+}
+
+const BackupHeader& BackupStreamReader::header() {
+    if (!header_) read_header();
+    return *header_;
+}
+
+std::optional<RowLine> BackupStreamReader::next_row() {
+    if (!header_) read_header();
+    if (trailer_) return std::nullopt;
+    std::optional<std::string_view> line = lines_.next();
+    if (!line)
+        throw Error(sqlstate::kBackupCorrupt, "backup data is truncated",
+                    "The trailer is missing after " + std::to_string(rows_) + " rows.");
+    if (is_trailer_line(*line)) {
+        finish(*line);
+        return std::nullopt;
+    }
+    RowLine row = parse_row_line(*line);
+    // Rows come table by table: look at the last table first.
+    std::size_t index = 0;
+    const auto& tables = header_->tables;
+    while (index < tables.size() && tables[index].name != row.table) ++index;
+    if (index == tables.size())
+        bad("backup row line", "table \"" + row.table + "\" is not listed in the header");
+    if (row.parent_table && header_->find_table(*row.parent_table) == nullptr)
+        bad("backup row line",
+            "parent table \"" + *row.parent_table + "\" is not listed in the header");
+    ++counts_[index];
+    ++rows_;
+    if (hasher_) {
+        hasher_->update(line->data(), line->size());
+        hasher_->update("\n", 1);
+    }
+    return row;
+}
+
+void BackupStreamReader::finish(std::string_view line) {
+    BackupTrailer trailer = parse_trailer_line(line);
+    if (trailer.total_rows != rows_)
+        throw Error(sqlstate::kBackupCorrupt, "backup row count mismatch",
+                    "The trailer counts " + std::to_string(trailer.total_rows) +
+                        " rows; the file holds " + std::to_string(rows_) + ".");
+    for (std::size_t i = 0; i < header_->tables.size(); ++i) {
+        std::int64_t expected = 0;
+        for (const auto& [name, count] : trailer.row_counts)
+            if (name == header_->tables[i].name) expected = count;
+        if (expected != counts_[i])
+            throw Error(sqlstate::kBackupCorrupt, "backup row count mismatch",
+                        "The trailer counts " + std::to_string(expected) + " rows of " +
+                            header_->tables[i].name + "; the file holds " +
+                            std::to_string(counts_[i]) + ".");
+    }
+    if (hasher_) {
+        const std::string digest = hasher_->finish_hex();
+        if (digest != trailer.body_sha256)
+            throw Error(sqlstate::kBackupCorrupt, "backup checksum mismatch",
+                        "The SHA-256 of the body is " + digest + "; the trailer records " +
+                            trailer.body_sha256 + ".");
+    }
+    if (lines_.next())
+        throw Error(sqlstate::kBackupCorrupt, "invalid backup data", "Lines follow the trailer.");
+    trailer_ = std::move(trailer);
+}
+
+}  // namespace batchguard

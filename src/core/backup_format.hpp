@@ -1,0 +1,116 @@
+// The backup file's model: a header line, one line per row, a trailer line (JSON lines,
+// compressed with zstd). See docs/backup-format.md. Writing the lines and reading them
+// back with every check (order, table names, row counts, SHA-256 of the body) lives here.
+#pragma once
+#include "core/hasher.hpp"
+#include "core/json.hpp"
+#include "core/json_lines.hpp"
+#include "core/pure.hpp"
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace batchguard {
+
+inline constexpr std::string_view kBackupFormatName = "pg_batchguard backup";
+inline constexpr int kBackupFormatVersion = 1;
+
+struct BackupColumn {
+    std::string name;
+    std::string type;  // format_type() of the column
+};
+
+// A foreign key through which rows of a table were reached: the row's `columns` equal the
+// parent's `parent_columns`; a row line's parent key is the text of those values.
+struct BackupReference {
+    std::string parent;
+    std::vector<std::string> columns;
+    std::vector<std::string> parent_columns;
+};
+
+struct BackupTable {
+    std::string name;  // schema-qualified, quoted where needed
+    std::vector<BackupColumn> columns;
+    std::vector<std::string> key_columns;     // its primary key (may be empty)
+    std::vector<BackupReference> references;  // empty for the source table
+};
+
+struct BackupHeader {
+    int version = kBackupFormatVersion;
+    std::string backup_id;
+    std::string owner;
+    std::optional<std::string> label;
+    std::string source;
+    bool include_children = true;
+    std::string server_version;
+    std::string encoding;
+    std::string created_at;
+    std::string expires_at;
+    std::vector<std::pair<std::string, std::string>> settings;  // output settings pinned
+    std::vector<BackupTable> tables;
+
+    const BackupTable* find_table(std::string_view name) const;
+};
+
+struct BackupTrailer {
+    std::vector<std::pair<std::string, std::int64_t>> row_counts;  // per table, header order
+    std::int64_t total_rows = 0;
+    std::string body_sha256;
+};
+
+// One line each, without the final '\n'.
+std::string header_line(const BackupHeader& header);
+std::string trailer_line(const BackupTrailer& trailer);
+
+// Appends a row line: {"table":T,"row":ROW,"parent":null|{"table":P,"key":K}}.
+// `row_json` must be one JSON object (it is copied as is).
+void append_row_line(std::string& out, std::string_view table, std::string_view row_json,
+                     const std::string* parent_table, std::string_view parent_key);
+
+// The same, with the parts that repeat on every row of one table prepared once.
+class RowLineFormat {
+  public:
+    RowLineFormat(std::string_view table, const std::string* parent_table);
+    void append(std::string& out, std::string_view row_json,
+                const std::string_view* parent_key) const;
+
+  private:
+    std::string prefix_;         // {"table":T,"row":
+    std::string parent_prefix_;  // ,"parent":{"table":P,"key":
+};
+
+BackupHeader parse_header_line(std::string_view line);
+BackupTrailer parse_trailer_line(std::string_view line);
+bool is_trailer_line(std::string_view line);
+
+// Reads a decompressed backup stream line by line: the header first, then rows, and
+// checks the trailer (row counts, SHA-256 of the body) when it is reached. Anything
+// out of order, unknown, truncated or not matching is an Error(kBackupCorrupt).
+class BackupStreamReader {
+  public:
+    BackupStreamReader(ByteSource& decompressed, std::unique_ptr<Hasher> body_hasher);
+
+    const BackupHeader& header();
+    // The next row, or nullopt after a verified trailer. The views stay valid until the
+    // next call.
+    std::optional<RowLine> next_row();
+    const std::optional<BackupTrailer>& trailer() const { return trailer_; }
+
+  private:
+    void read_header();
+    void finish(std::string_view line);
+
+    LineSplitter lines_;
+    std::unique_ptr<Hasher> hasher_;
+    std::optional<BackupHeader> header_;
+    std::optional<BackupTrailer> trailer_;
+    std::vector<std::int64_t> counts_;
+    std::int64_t rows_ = 0;
+};
+
+}  // namespace batchguard

@@ -1,0 +1,23 @@
+// libFuzzer target: the zstd stream reader on arbitrary bytes (what a damaged file gives).
+#include "core/error.hpp"
+#include "core/zstd_stream.hpp"
+
+#include <cstdint>
+#include <string>
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+    const std::string_view input(reinterpret_cast<const char*>(data), size);
+    // Read with a small source chunk so that frame boundaries fall everywhere.
+    batchguard::StringSource source(input, 1 + size % 97);
+    try {
+        batchguard::ZstdReader reader(source);
+        char buffer[4096];
+        std::size_t total = 0;
+        while (std::size_t n = reader.read(buffer, sizeof buffer)) {
+            total += n;
+            if (total > (std::size_t{64} << 20)) break;  // a bomb: the caller's limits apply
+        }
+    } catch (const batchguard::Error&) {
+    }
+    return 0;
+}

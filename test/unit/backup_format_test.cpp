@@ -1,0 +1,374 @@
+#include "core/backup_format.hpp"
+#include "core/error.hpp"
+#include "core/json.hpp"
+#include "core/json_lines.hpp"
+#include "core/zstd_stream.hpp"
+
+#include <gtest/gtest.h>
+
+#include <random>
+
+using namespace batchguard;
+
+namespace {
+
+// Not SHA-256: a test double with the same interface (FNV-1a, 64 bits).
+class FnvHasher : public Hasher {
+  public:
+    void update(const void* data, std::size_t size) override {
+        const auto* p = static_cast<const unsigned char*>(data);
+        for (std::size_t i = 0; i < size; ++i) h_ = (h_ ^ p[i]) * 1099511628211ULL;
+    }
+    std::string finish_hex() override {
+        unsigned char bytes[8];
+        for (int i = 0; i < 8; ++i) bytes[i] = static_cast<unsigned char>(h_ >> (8 * i));
+        return to_hex(bytes, 8);
+    }
+
+  private:
+    std::uint64_t h_ = 1469598103934665603ULL;
+};
+
+std::string fnv(std::string_view s) {
+    FnvHasher h;
+    h.update(s.data(), s.size());
+    return h.finish_hex();
+}
+
+std::string compress(std::string_view data, ZstdOptions options = {}) {
+    StringSink sink;
+    ZstdWriter writer(sink, options);
+    // Write in uneven pieces, as the exporter does.
+    std::size_t pos = 0, step = 1;
+    while (pos < data.size()) {
+        const std::size_t n = std::min(step, data.size() - pos);
+        writer.write(data.substr(pos, n));
+        pos += n;
+        step = step * 3 % 100000 + 1;
+    }
+    writer.finish();
+    EXPECT_EQ(writer.bytes_in(), data.size());
+    EXPECT_EQ(writer.bytes_out(), sink.data().size());
+    return sink.data();
+}
+
+std::string decompress(std::string_view data, std::size_t source_chunk = 1 << 20,
+                       std::size_t read_size = 4096) {
+    StringSource source(data, source_chunk);
+    ZstdReader reader(source);
+    std::string out;
+    std::string buffer(read_size, '\0');
+    while (std::size_t n = reader.read(buffer.data(), buffer.size())) out.append(buffer, 0, n);
+    return out;
+}
+
+std::string sample_text(std::size_t size) {
+    std::mt19937 rng(42);
+    static const char* words[] = {"conversation",  "template",     "the", "user", "assistant",
+                                  "\u00e9t\u00e9", "\u65e5\u672c", "42",  "\n",   "{\"a\":1}"};
+    std::string s;
+    while (s.size() < size) {
+        s += words[rng() % 10];
+        s += ' ';
+    }
+    s.resize(size);
+    return s;
+}
+
+std::string error_of(const std::function<void()>& f) {
+    try {
+        f();
+    } catch (const Error& e) {
+        return std::string(e.sqlstate()) + ": " + e.what();
+    }
+    return "ok";
+}
+
+BackupHeader sample_header() {
+    BackupHeader h;
+    h.backup_id = "8d4b3c1e-0000-4000-8000-000000000001";
+    h.owner = "alice";
+    h.label = "before \"cleanup\"";
+    h.source = "public.parent";
+    h.server_version = "15.20";
+    h.encoding = "UTF8";
+    h.created_at = "2024-01-01T00:00:00+00:00";
+    h.expires_at = "2024-01-08T00:00:00+00:00";
+    h.settings = {{"DateStyle", "ISO, YMD"}, {"TimeZone", "UTC"}};
+    BackupTable parent{"public.parent", {{"id", "bigint"}, {"name", "text"}}, {"id"}, {}};
+    BackupTable child{"public.child", {{"id", "integer"}, {"parent_id", "bigint"}}, {"id"}, {}};
+    child.references.push_back({"public.parent", {"parent_id"}, {"id"}});
+    h.tables = {parent, child};
+    return h;
+}
+
+// A whole decompressed backup: header, rows, trailer with the FNV "checksum".
+std::string sample_body(int parents, bool with_trailer = true, std::int64_t skew = 0) {
+    std::string body = header_line(sample_header()) + "\n";
+    const std::string parent = "public.parent";
+    std::int64_t children = 0;
+    for (int i = 0; i < parents; ++i) {
+        append_row_line(body, "public.parent",
+                        "{\"id\":" + std::to_string(i) + ",\"name\":\"p\\n\\u0001\"}", nullptr, "");
+        for (int c = 0; c < 2; ++c, ++children)
+            append_row_line(
+                body, "public.child",
+                "{\"id\":" + std::to_string(children) + ",\"parent_id\":" + std::to_string(i) + "}",
+                &parent, std::to_string(i));
+    }
+    if (!with_trailer) return body;
+    BackupTrailer t{{{"public.parent", parents}, {"public.child", children + skew}},
+                    parents + children + skew,
+                    fnv(body)};
+    return body + trailer_line(t) + "\n";
+}
+
+std::int64_t read_all(std::string_view body, std::size_t chunk = 1 << 20) {
+    StringSource source(body, chunk);
+    BackupStreamReader reader(source, std::make_unique<FnvHasher>());
+    std::int64_t n = 0;
+    while (auto row = reader.next_row()) ++n;
+    return n;
+}
+
+}  // namespace
+
+TEST(Zstd, RoundTripsSmallAndLarge) {
+    for (std::size_t size : {std::size_t{1}, std::size_t{1000}, std::size_t{3} << 20}) {
+        const std::string text = sample_text(size);
+        const std::string packed = compress(text);
+        EXPECT_EQ(decompress(packed), text);
+        EXPECT_EQ(decompress(packed, 7, 3), text) << "tiny reads and tiny source chunks";
+    }
+}
+
+TEST(Zstd, WorkersProduceTheSameData) {
+    const std::string text = sample_text(5 << 20);
+    const std::string packed = compress(text, {3, 2});
+    EXPECT_EQ(decompress(packed), text);
+}
+
+TEST(Zstd, EmptyInputIsOneValidFrame) {
+    const std::string packed = compress("");
+    EXPECT_FALSE(packed.empty());
+    EXPECT_EQ(decompress(packed), "");
+}
+
+TEST(Zstd, ConcatenatedFramesAreOneStream) {
+    EXPECT_EQ(decompress(compress("abc") + compress("def")), "abcdef");
+}
+
+TEST(Zstd, DetectsCorruptionTruncationAndEmptyData) {
+    const std::string text = sample_text(200000);
+    std::string packed = compress(text);
+    EXPECT_EQ(error_of([&] { decompress(""); }), "PB103: backup data is empty");
+    EXPECT_EQ(error_of([&] { decompress(packed.substr(0, packed.size() - 1)); }),
+              "PB103: backup data is truncated");
+    EXPECT_EQ(error_of([&] { decompress(packed.substr(0, packed.size() / 2)); }),
+              "PB103: backup data is truncated");
+    // A flipped byte in the data is caught by the block decoder or by the frame checksum.
+    // (A flip in the frame header's window size can go unseen: the file's SHA-256 in the
+    // metadata catches that one.)
+    for (std::size_t pos : {std::size_t{20}, packed.size() / 2, packed.size() - 2}) {
+        std::string bad = packed;
+        bad[pos] = static_cast<char>(bad[pos] ^ 0x10);
+        EXPECT_EQ(error_of([&] { decompress(bad); }), "PB103: backup data is corrupt") << pos;
+    }
+    EXPECT_EQ(error_of([&] { decompress(packed + "garbage!"); }), "PB103: backup data is corrupt");
+}
+
+TEST(Json, EscapesEveryControlCharacterAndRoundTrips) {
+    std::string all;
+    for (int c = 1; c < 128; ++c) all.push_back(static_cast<char>(c));
+    all += "\u00e9\u65e5\U0001F600";
+    std::string literal;
+    append_json_string(literal, all);
+    for (char c : literal) EXPECT_GE(static_cast<unsigned char>(c), 0x20);
+    const JsonValue v = parse_json(literal, "test");
+    ASSERT_TRUE(v.is_string());
+    EXPECT_EQ(v.text, all);
+}
+
+TEST(Json, DecodesEscapesAndSurrogatePairs) {
+    EXPECT_EQ(parse_json(R"("a\u00e9\ud83d\ude00\/\t")", "t").text, "a\u00e9\U0001F600/\t");
+    EXPECT_EQ(error_of([] { parse_json(R"("\ud83d")", "t"); }), "PB103: invalid t");
+    EXPECT_EQ(error_of([] { parse_json(R"("\u0000")", "t"); }), "PB103: invalid t");
+}
+
+TEST(Json, RejectsMalformedDocuments) {
+    for (const char* bad : {"", "{", "[1,]", "{\"a\":1,\"a\":2}", "01", "1.", "-", "tru",
+                            "\"\x01\"", "{} x", "{\"a\" 1}", "[\"\\x\"]"})
+        EXPECT_EQ(error_of([&] { parse_json(bad, "doc"); }), "PB103: invalid doc") << bad;
+    std::string deep(65, '[');
+    deep += std::string(65, ']');
+    EXPECT_EQ(error_of([&] { parse_json(deep, "doc"); }), "PB103: invalid doc");
+    EXPECT_EQ(parse_json(" [1, -2.5e3, true, null, {\"k\": \"v\"}] ", "doc").items.size(), 5u);
+}
+
+TEST(Json, ContainerEndAnyDepthWithoutRecursion) {
+    std::string deep(100000, '[');
+    deep += std::string(100000, ']');
+    EXPECT_EQ(find_json_container_end(deep + ",", 0, "v"), deep.size());
+    EXPECT_EQ(find_json_container_end(R"({"a":"}]\"{"} tail)", 0, "v"), 13u);
+    EXPECT_EQ(error_of([] { find_json_container_end("{\"a\":[}", 0, "v"); }), "PB103: invalid v");
+    EXPECT_EQ(error_of([] { find_json_container_end("{\"a", 0, "v"); }), "PB103: invalid v");
+}
+
+TEST(RowLine, ParsesAllParts) {
+    std::string line;
+    const std::string parent = "public.p";
+    append_row_line(line, "public.c", R"({"id":1,"t":"}"})", &parent, "7\n8");
+    ASSERT_EQ(line.back(), '\n');
+    line.pop_back();
+    RowLine row = parse_row_line(line);
+    EXPECT_EQ(row.table, "public.c");
+    EXPECT_EQ(row.row, R"({"id":1,"t":"}"})");
+    EXPECT_EQ(row.parent_table, "public.p");
+    EXPECT_EQ(row.parent_key, "7\n8");
+
+    line.clear();
+    append_row_line(line, "public.p", "{}", nullptr, "");
+    line.pop_back();
+    row = parse_row_line(line);
+    EXPECT_FALSE(row.parent_table.has_value());
+    EXPECT_EQ(row.row, "{}");
+}
+
+TEST(RowLine, RejectsMalformedLines) {
+    for (const char* bad :
+         {R"({"table":"t"})", R"({"row":{}})", R"({"table":1,"row":{}})",
+          R"({"table":"t","row":[]})", R"({"table":"t","row":{},"parent":{"table":"p"}})",
+          R"({"table":"t","row":{},"x":1})", R"({"table":"t","table":"u","row":{}})",
+          R"({"table":"t","row":{}} x)", R"({"table":"t","row":{)"})
+        EXPECT_EQ(error_of([&] { parse_row_line(bad); }), "PB103: invalid backup row line") << bad;
+}
+
+TEST(LineSplitter, SplitsAcrossChunksWithBoundedBuffer) {
+    const std::string data = "one\n\ntwo three\n" + std::string(10000, 'x') + "\nend\n";
+    StringSource source(data, 3);
+    LineSplitter lines(source, 20000, 5);
+    std::vector<std::string> got;
+    while (auto line = lines.next()) got.emplace_back(*line);
+    ASSERT_EQ(got.size(), 5u);
+    EXPECT_EQ(got[1], "");
+    EXPECT_EQ(got[3].size(), 10000u);
+    EXPECT_EQ(got[4], "end");
+    EXPECT_EQ(lines.bytes_consumed(), data.size());
+}
+
+TEST(LineSplitter, RejectsLongLinesAndMissingLineEnd) {
+    const std::string long_line = std::string(100, 'x') + "\n";
+    StringSource long_source(long_line);
+    LineSplitter long_lines(long_source, 50, 16);
+    EXPECT_EQ(error_of([&] { long_lines.next(); }), "PB103: backup line too long");
+    StringSource cut_source("a\nb");
+    LineSplitter cut_lines(cut_source);
+    EXPECT_EQ(cut_lines.next(), "a");
+    EXPECT_EQ(error_of([&] { cut_lines.next(); }), "PB103: backup data is truncated");
+}
+
+TEST(BackupHeader, RoundTrips) {
+    const BackupHeader h = sample_header();
+    const std::string line = header_line(h);
+    EXPECT_EQ(line.find('\n'), std::string::npos);
+    const BackupHeader back = parse_header_line(line);
+    EXPECT_EQ(back.backup_id, h.backup_id);
+    EXPECT_EQ(back.label, h.label);
+    EXPECT_EQ(back.settings, h.settings);
+    ASSERT_EQ(back.tables.size(), 2u);
+    EXPECT_EQ(back.tables[1].columns[1].name, "parent_id");
+    ASSERT_EQ(back.tables[1].references.size(), 1u);
+    EXPECT_EQ(back.tables[1].references[0].parent, "public.parent");
+    EXPECT_EQ(back.tables[1].references[0].columns, std::vector<std::string>{"parent_id"});
+    EXPECT_EQ(back.tables[1].references[0].parent_columns, std::vector<std::string>{"id"});
+    EXPECT_TRUE(back.tables[0].references.empty());
+    EXPECT_EQ(back.tables[0].key_columns, std::vector<std::string>{"id"});
+}
+
+TEST(BackupHeader, RejectsOtherFormatsAndVersions) {
+    std::string line = header_line(sample_header());
+    std::string v2 = line;
+    v2.replace(v2.find("\"version\":1"), 11, "\"version\":2");
+    EXPECT_EQ(error_of([&] { parse_header_line(v2); }), "PB103: unsupported backup format version");
+    EXPECT_EQ(error_of([] { parse_header_line(R"({"format":"other"})"); }),
+              "PB103: invalid backup header");
+    std::string no_owner = line;
+    no_owner.replace(no_owner.find("\"owner\""), 7, "\"ownr\"");
+    EXPECT_EQ(error_of([&] { parse_header_line(no_owner); }), "PB103: invalid backup header");
+}
+
+TEST(BackupTrailer, RoundTrips) {
+    BackupTrailer t{{{"a", 1}, {"b", 0}}, 1, "abc"};
+    const BackupTrailer back = parse_trailer_line(trailer_line(t));
+    EXPECT_TRUE(is_trailer_line(trailer_line(t)));
+    EXPECT_EQ(back.row_counts, t.row_counts);
+    EXPECT_EQ(back.total_rows, 1);
+    EXPECT_EQ(back.body_sha256, "abc");
+    EXPECT_EQ(error_of([] {
+                  parse_trailer_line(
+                      R"({"trailer":true,"row_counts":{},"total_rows":-1,"body_sha256":""})");
+              }),
+              "PB103: invalid backup trailer");
+}
+
+TEST(BackupStream, ReadsAVerifiedBackup) {
+    const std::string body = sample_body(100);
+    EXPECT_EQ(read_all(body), 300);
+    EXPECT_EQ(read_all(body, 13), 300);
+    StringSource source(body);
+    BackupStreamReader reader(source, std::make_unique<FnvHasher>());
+    EXPECT_EQ(reader.header().owner, "alice");
+    auto first = reader.next_row();
+    ASSERT_TRUE(first);
+    EXPECT_EQ(first->table, "public.parent");
+    auto second = reader.next_row();
+    EXPECT_EQ(second->parent_key, "0");
+    while (reader.next_row()) {
+    }
+    ASSERT_TRUE(reader.trailer());
+    EXPECT_EQ(reader.trailer()->total_rows, 300);
+}
+
+TEST(BackupStream, DetectsEveryKindOfDamage) {
+    EXPECT_EQ(error_of([] { read_all(sample_body(3, false)); }), "PB103: backup data is truncated");
+    EXPECT_EQ(error_of([] { read_all(""); }), "PB103: backup data is truncated");
+    EXPECT_EQ(error_of([] { read_all(sample_body(3, true, 1)); }),
+              "PB103: backup row count mismatch");
+    std::string body = sample_body(3);
+    EXPECT_EQ(error_of([&] { read_all(body + "{}\n"); }), "PB103: invalid backup data");
+    std::string tampered = body;
+    tampered[tampered.find("\"name\":\"p\\n") + 8] = 'q';
+    EXPECT_EQ(error_of([&] { read_all(tampered); }), "PB103: backup checksum mismatch");
+    std::string unknown = body;
+    unknown.replace(unknown.find("{\"table\":\"public.child\""), 23, "{\"table\":\"public.other\"");
+    EXPECT_EQ(error_of([&] { read_all(unknown); }), "PB103: invalid backup row line");
+}
+
+TEST(BackupStream, CompressedEndToEnd) {
+    const std::string body = sample_body(5000);
+    const std::string packed = compress(body, {1, 0});
+    StringSource file(packed, 1000);
+    ZstdReader zstd(file);
+    BackupStreamReader reader(zstd, std::make_unique<FnvHasher>());
+    std::int64_t n = 0;
+    while (reader.next_row()) ++n;
+    EXPECT_EQ(n, 15000);
+}
+
+TEST(RowLineFormat, MatchesAppendRowLine) {
+    const std::string parent = "public.\"P\"";
+    RowLineFormat with_parent("public.c", &parent);
+    RowLineFormat without_parent("public.c", nullptr);
+    std::string a, b;
+    const std::string_view key = "k\"1";
+    with_parent.append(a, "{\"x\":1}", &key);
+    append_row_line(b, "public.c", "{\"x\":1}", &parent, key);
+    EXPECT_EQ(a, b);
+    a.clear();
+    b.clear();
+    without_parent.append(a, "{}", nullptr);
+    with_parent.append(a, "{}", nullptr);  // a row reached without a parent key
+    append_row_line(b, "public.c", "{}", nullptr, "");
+    append_row_line(b, "public.c", "{}", nullptr, "");
+    EXPECT_EQ(a, b);
+}
