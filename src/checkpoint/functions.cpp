@@ -276,8 +276,10 @@ BATCHGUARD_FUNCTION(batchguard_filter_pending_items) {
     // items alone gives each pending item once, at its first position: fewer to hash.
     std::vector<std::string_view> candidates;
     candidates.reserve(items.size());
-    for (std::size_t position = 0; position < items.size(); ++position)
+    for (std::size_t position = 0; position < items.size(); ++position) {
+        if ((position & 0xFFFF) == 0) pg::check_for_interrupts();
         if (pending[position]) candidates.push_back(items[position]);
+    }
     std::vector<std::string_view> kept;
     kept.reserve(candidates.size());
     for (std::size_t position : batchguard::first_occurrences(candidates))

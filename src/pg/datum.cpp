@@ -74,6 +74,7 @@ Datum make_text_array(const std::vector<std::string_view>& items) {
     datums.reserve(items.size());
     char* next = buffer;
     for (std::string_view item : items) {
+        if ((datums.size() & 0xFFFF) == 0) check_for_interrupts();
         auto* t = reinterpret_cast<text*>(next);
         SET_VARSIZE(t, VARHDRSZ + item.size());
         std::memcpy(VARDATA(t), item.data(), item.size());
