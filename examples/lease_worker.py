@@ -18,7 +18,7 @@ import time
 
 import psycopg
 
-LEASE = 30  # seconds; heartbeats renew it while the worker is busy
+LEASE = 30  # seconds (the default of --lease); heartbeats renew it while the worker is busy
 
 
 def connect(dsn):
@@ -51,6 +51,7 @@ def setup(conn, job, count):
 
 
 def run(args):
+    lease = args.lease
     worker = args.worker or f"{socket.gethostname()}:{os.getpid()}"
     conn = connect(args.dsn)
     setup(conn, args.job, args.start)
@@ -60,7 +61,7 @@ def run(args):
             # Claim in autocommit: the leases are visible to the other workers at once.
             held = conn.execute(
                 "SELECT item_id, lease_token, attempt FROM batchguard.claim_items(%s, %s, %s, %s)",
-                (args.job, args.claim, f"{LEASE} seconds", worker)).fetchall()
+                (args.job, args.claim, f"{lease} seconds", worker)).fetchall()
             if not held:
                 p = conn.execute("SELECT status, pending, running FROM batchguard.calculate_progress(%s)",
                                  (args.job,)).fetchone()
@@ -70,9 +71,9 @@ def run(args):
                 continue
             renewed = time.monotonic()
             for item_id, token, attempt in held:
-                if time.monotonic() - renewed > LEASE / 3:
+                if time.monotonic() - renewed > lease / 3:
                     conn.execute("SELECT batchguard.heartbeat(%s, %s::bigint[], %s)",
-                                 (args.job, [t for _, t, _ in held], f"{LEASE} seconds"))
+                                 (args.job, [t for _, t, _ in held], f"{lease} seconds"))
                     renewed = time.monotonic()
                 body = work(item_id)
                 try:
@@ -103,4 +104,5 @@ if __name__ == "__main__":
     p.add_argument("--start", type=int, default=0, help="create the batch with this many items")
     p.add_argument("--claim", type=int, default=5, help="items per claim")
     p.add_argument("--worker", help="name recorded on the items (default host:pid)")
+    p.add_argument("--lease", type=float, default=LEASE, help="lease length in seconds")
     run(p.parse_args())
