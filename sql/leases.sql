@@ -32,6 +32,7 @@ SELECT * FROM pg_temp.items('gen');
 SELECT job_id, status, total_items, pending, percentage
   FROM batchguard.start_batch('empty', total_items => 10);
 SELECT items_registered, total_items, metadata, max_attempts FROM batchguard.batches WHERE job_id = 'empty';
+-- no items yet and no total: running (items come with add_items), not complete
 SELECT job_id, status, total_items, pending FROM batchguard.start_batch('none');
 -- an existing job id, whether started or created lazily by save_checkpoint
 SELECT pg_temp.err($$SELECT batchguard.start_batch('gen', '{x}')$$);

@@ -37,7 +37,9 @@ BatchState parse_batch_state(std::string_view text) {
 std::optional<std::int64_t> effective_total(const BatchFacts& facts) {
     const std::int64_t known = facts.counts.known();
     if (facts.explicit_total) return std::max(*facts.explicit_total, known);
-    if (facts.items_registered) return known;
+    // A started batch whose items are still to come (start_batch without items, then
+    // add_items) has no total yet, rather than being complete with none.
+    if (facts.items_registered && known > 0) return known;
     return std::nullopt;
 }
 

@@ -50,7 +50,8 @@ struct Progress {
     std::optional<std::int64_t> eta_us;
 };
 
-// The total is the larger of the explicit total and the number of known items.
+// The total is the larger of the explicit total and the number of known items; the known
+// items of a start_batch batch are its total once there are any.
 std::optional<std::int64_t> effective_total(const BatchFacts& facts);
 
 Progress compute_progress(const BatchFacts& facts);

@@ -71,12 +71,15 @@ TEST(ComputeProgress, ExplicitStateWins) {
     EXPECT_EQ(compute_progress(f).status, BatchStatus::kCancelled);
 }
 
-TEST(ComputeProgress, EmptyRegisteredBatchIsComplete) {
+TEST(ComputeProgress, RegisteredBatchWithoutItemsYetIsRunning) {
     BatchFacts f;
     f.items_registered = true;
     Progress p = compute_progress(f);
-    EXPECT_EQ(p.status, BatchStatus::kCompleted);
-    EXPECT_EQ(p.percent_hundredths, 10000);
+    EXPECT_EQ(p.status, BatchStatus::kRunning);
+    EXPECT_FALSE(p.total.has_value());
+    f.explicit_total = 0;  // unless the caller said there are none
+    EXPECT_EQ(compute_progress(f).status, BatchStatus::kCompleted);
+    EXPECT_EQ(compute_progress(f).percent_hundredths, 10000);
 }
 
 TEST(ComputeProgress, PercentageNeverAbove100AndRoundsDown) {
