@@ -8,7 +8,6 @@
 #include "core/failed_items.hpp"
 #include "core/ids.hpp"
 #include "core/item_set.hpp"
-#include "pg/arrays.hpp"
 #include "pg/datum.hpp"
 #include "pg/guard.hpp"
 #include "pg/identity.hpp"

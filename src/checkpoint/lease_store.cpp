@@ -1,7 +1,7 @@
 #include "checkpoint/lease_store.hpp"
 
 #include "core/error.hpp"
-#include "pg/arrays.hpp"
+#include "pg/datum.hpp"
 #include "pg/guard.hpp"
 
 #include <string>

@@ -9,7 +9,6 @@
 #include "core/ids.hpp"
 #include "core/item_set.hpp"
 #include "core/leases.hpp"
-#include "pg/arrays.hpp"
 #include "pg/datum.hpp"
 #include "pg/guard.hpp"
 #include "pg/identity.hpp"

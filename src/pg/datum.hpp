@@ -29,4 +29,10 @@ Datum text_datum(std::string_view s);
 // Throws Error (22004) naming the argument when it is NULL.
 void require_not_null(FunctionCallInfo fcinfo, int n, const char* name);
 
+// Elements of a one-dimensional bigint[]; a NULL element is nullopt.
+std::vector<std::optional<std::int64_t>> int8_array_elements(Datum array);
+
+// A bigint[] datum (for passing a token list to SPI).
+Datum make_int8_array(const std::vector<std::int64_t>& values);
+
 }  // namespace batchguard::pg

@@ -3,22 +3,13 @@
 #include "core/ids.hpp"
 #include "core/item_set.hpp"
 
+#include "sqlstate_of.hpp"
+
 #include <gtest/gtest.h>
 
 #include <string>
 
 using namespace batchguard;
-
-namespace {
-std::string sqlstate_of(const std::function<void()>& f) {
-    try {
-        f();
-    } catch (const Error& e) {
-        return e.sqlstate();
-    }
-    return "ok";
-}
-}  // namespace
 
 TEST(ValidateId, AcceptsOrdinaryAndMaximalIds) {
     EXPECT_EQ(sqlstate_of([] { validate_id("job-1", "job_id"); }), "ok");

@@ -1,22 +1,13 @@
 #include "core/error.hpp"
 #include "core/leases.hpp"
 
+#include "sqlstate_of.hpp"
+
 #include <gtest/gtest.h>
 
 #include <string>
 
 using namespace batchguard;
-
-namespace {
-std::string sqlstate_of(const std::function<void()>& f) {
-    try {
-        f();
-    } catch (const Error& e) {
-        return e.sqlstate();
-    }
-    return "ok";
-}
-}  // namespace
 
 TEST(ValidateMaxItems, Bounds) {
     EXPECT_EQ(sqlstate_of([] { validate_max_items(1); }), "ok");
