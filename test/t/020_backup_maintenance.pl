@@ -161,6 +161,23 @@ ok($node->poll_query_until('postgres', "SELECT count(*) = 0 FROM batchguard.back
     'rounds work again once the directory is readable');
 ok(!-e $later_file, 'with the file');
 
+# --- A file that cannot be unlinked after its row's deletion commits: the row is gone,
+# the file stays as an orphan, and a later round removes it once it can.
+my ($stuck, $stuck_file) = export('postgres', 'stuck');
+chmod 0500, $pg_folder or die "chmod: $!";
+$log_offset = -s $node->logfile;
+$node->safe_psql('postgres', "UPDATE batchguard.backups SET expires_at = now() - interval '1 second' WHERE backup_id = '$stuck'");
+ok($node->poll_query_until('postgres', "SELECT count(*) = 0 FROM batchguard.backups WHERE backup_id = '$stuck'"),
+    'the expired row is deleted even though its file cannot be unlinked');
+ok(-f $stuck_file, 'the file stays while the folder is read-only');
+$node->wait_for_log(qr/could not remove backup file "[^"]*\Q$stuck\E[^"]*": Permission denied/, $log_offset);
+$node->wait_for_log(qr/could not remove orphan backup file "[^"]*\Q$stuck\E[^"]*": Permission denied/, $log_offset);
+pass('both failures are logged: the unlink at commit, then the retry by the sweep');
+chmod 0700, $pg_folder or die "chmod: $!";
+$start = time;
+usleep(100_000) while -e $stuck_file && time - $start < 30;
+ok(!-e $stuck_file, 'the sweep removes it once the folder is writable again');
+
 # --- DROP EXTENSION: the files stay, never swept, reported once.
 $log_offset = -s $node->logfile;
 $node->safe_psql('db2', 'DROP EXTENSION pg_batchguard');
