@@ -153,8 +153,7 @@ SweepResult sweep_orphan_files(pg::SpiSession& spi) {
     pg::Rows rows = spi.execute(sweep_state, {});
     const std::uint64_t xmin = static_cast<std::uint64_t>(rows.int8(0, 1).value());
     // Without an installation row (should not happen), nothing counts as ours.
-    const std::uint64_t installed =
-        static_cast<std::uint64_t>(rows.int8(0, 2).value_or(INT64_MAX));
+    const std::uint64_t installed = static_cast<std::uint64_t>(rows.int8(0, 2).value_or(INT64_MAX));
     std::unordered_set<std::string> referenced;
     for (std::uint64_t row = 0; row < rows.size(); ++row)
         if (std::optional<std::string> key = rows.text(row, 3)) referenced.insert(std::move(*key));
@@ -187,7 +186,7 @@ SweepResult sweep_orphan_files(pg::SpiSession& spi) {
     for (const std::string& name : names) {
         pg::check_for_interrupts();
         const std::optional<BackupFileName> parsed = parse_backup_file_name(name);
-        if (!parsed) continue;  // not ours: never touched
+        if (!parsed) continue;              // not ours: never touched
         if (parsed->xid >= xmin) continue;  // its transaction may still be running
         if (referenced.contains(parsed->backup_id + "-" + std::to_string(parsed->xid))) continue;
         if (parsed->xid < installed) {
@@ -199,10 +198,10 @@ SweepResult sweep_orphan_files(pg::SpiSession& spi) {
         if (unlink_errno == 0 || unlink_errno == ENOENT) {
             ++result.removed;
             pg::pg_call([&] {
-                ereport(LOG, (errmsg("pg_batchguard: removed orphan backup file \"%s\"",
-                                     path.c_str()),
-                              errdetail("No backups row refers to it and the transaction that "
-                                        "wrote it has ended.")));
+                ereport(LOG,
+                        (errmsg("pg_batchguard: removed orphan backup file \"%s\"", path.c_str()),
+                         errdetail("No backups row refers to it and the transaction that "
+                                   "wrote it has ended.")));
             });
         } else {
             ++result.failed;

@@ -20,9 +20,9 @@ std::int64_t remove_expired_backups(pg::SpiSession& spi, const std::optional<std
 std::int64_t mark_missing_files(pg::SpiSession& spi, const std::optional<std::string>& owner);
 
 struct SweepResult {
-    std::int64_t removed = 0;           // orphan files unlinked
-    std::int64_t failed = 0;            // orphans that could not be unlinked (retried next round)
-    std::int64_t earlier_install = 0;   // files older than this installation: kept
+    std::int64_t removed = 0;          // orphan files unlinked
+    std::int64_t failed = 0;           // orphans that could not be unlinked (retried next round)
+    std::int64_t earlier_install = 0;  // files older than this installation: kept
 };
 
 // Removes this database's orphan files: named by our pattern, created by a transaction that

@@ -12,8 +12,8 @@
 namespace batchguard {
 
 struct BackupFileName {
-    std::string backup_id;     // lowercase uuid text, as uuid_out writes it
-    std::uint64_t xid = 0;     // the creating transaction's full (64-bit) id
+    std::string backup_id;  // lowercase uuid text, as uuid_out writes it
+    std::uint64_t xid = 0;  // the creating transaction's full (64-bit) id
 };
 
 // The parts of a backup file's name, or nullopt if it is not exactly our pattern.

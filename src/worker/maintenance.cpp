@@ -38,9 +38,9 @@ struct LeaseCounts {
 
 LeaseCounts release_expired_leases(pg::SpiSession& spi, const std::optional<std::string>& owner,
                                    TimestampTz now) {
-    pg::Rows rows = spi.execute(batches_with_expired_leases,
-                                {owner ? pg::Arg::text(*owner) : pg::Arg::null(),
-                                 pg::Arg::of(TimestampTzGetDatum(now))});
+    pg::Rows rows = spi.execute(
+        batches_with_expired_leases,
+        {owner ? pg::Arg::text(*owner) : pg::Arg::null(), pg::Arg::of(TimestampTzGetDatum(now))});
     struct Candidate {
         std::string owner, job_id;
         checkpoint::Batch batch;
@@ -107,9 +107,8 @@ BATCHGUARD_FUNCTION(batchguard_run_maintenance) {
     if (expired_backups + leases.pending + leases.failed + swept.removed + swept.failed +
             missing_files + purged_batches >
         0)
-        pg::pg_call([&] {
-            ereport(LOG, (errmsg("pg_batchguard maintenance: %s", summary.c_str())));
-        });
+        pg::pg_call(
+            [&] { ereport(LOG, (errmsg("pg_batchguard maintenance: %s", summary.c_str()))); });
     if (swept.earlier_install > 0 && !earlier_files_reported) {
         earlier_files_reported = true;
         const std::string dir = pg::database_backup_directory();
@@ -123,5 +122,6 @@ BATCHGUARD_FUNCTION(batchguard_run_maintenance) {
                      errhint("Remove them by hand once they are no longer needed.")));
         });
     }
-    return pg::pg_call([&] { return DirectFunctionCall1(jsonb_in, CStringGetDatum(summary.c_str())); });
+    return pg::pg_call(
+        [&] { return DirectFunctionCall1(jsonb_in, CStringGetDatum(summary.c_str())); });
 }
