@@ -20,5 +20,13 @@ void _PG_init(void) {
     if (process_shared_preload_libraries_in_progress) {
         batchguard::worker::register_launcher();
         batchguard::backup::install_progress_shmem_hooks();
+    } else if (batchguard::settings::enable_worker && batchguard::settings::database_names != nullptr &&
+               batchguard::settings::database_names[0] != '\0') {
+        // Workers are configured but cannot run: say so (once per session that loads us).
+        ereport(LOG, (errmsg("pg_batchguard is not preloaded: no maintenance workers run for "
+                             "batchguard.database_names"),
+                      errhint("Add pg_batchguard to shared_preload_libraries and restart, or "
+                              "schedule batchguard.run_maintenance() with pg_cron and set "
+                              "batchguard.enable_worker = off.")));
     }
 }

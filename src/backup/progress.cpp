@@ -156,7 +156,21 @@ using namespace batchguard;
 // members of pg_read_all_stats.
 BATCHGUARD_FUNCTION(batchguard_export_progress) {
     pg::pg_call([&] { InitMaterializedSRF(fcinfo, 0); });
-    if (backup::shared == nullptr) return 0;
+    if (backup::shared == nullptr) {
+        // Once per session: the view is empty without the shared memory of preloading.
+        static bool hinted = false;
+        if (!hinted) {
+            hinted = true;
+            pg::pg_call([] {
+                ereport(WARNING,
+                        (errmsg("batchguard.export_progress is empty: pg_batchguard is not "
+                                "preloaded"),
+                         errhint("Add pg_batchguard to shared_preload_libraries and restart "
+                                 "the server to see running exports.")));
+            });
+        }
+        return 0;
+    }
     auto* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
     const Oid me = GetUserId();
     const bool all = pg::pg_call([&] { return has_privs_of_role(me, ROLE_PG_READ_ALL_STATS); });

@@ -2,6 +2,7 @@
 // exists: it starts missing ones, restarts those that stopped (pg_terminate_backend, a
 // crash) and stops those whose database left the list. It only reads shared catalogs.
 #include "pg/postgres.hpp"
+#include "core/backup_file_name.hpp"
 #include "pg/settings.hpp"
 #include "worker/workers.hpp"
 
@@ -17,6 +18,7 @@ extern "C" {
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
+#include "storage/fd.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "tcop/tcopprot.h"
@@ -112,6 +114,98 @@ int wanted_databases(char names[][NAMEDATALEN]) {
     return count;
 }
 
+// The oids of every database (a List of Oid).
+List* database_oids() {
+    List* oids = NIL;
+    StartTransactionCommand();
+    (void)GetTransactionSnapshot();
+    Relation rel = table_open(DatabaseRelationId, AccessShareLock);
+    TableScanDesc scan = table_beginscan_catalog(rel, 0, nullptr);
+    HeapTuple tuple;
+    while (HeapTupleIsValid(tuple = heap_getnext(scan, ForwardScanDirection)))
+        oids = lappend_oid(oids, reinterpret_cast<Form_pg_database>(GETSTRUCT(tuple))->oid);
+    table_endscan(scan);
+    table_close(rel, AccessShareLock);
+    MemoryContext list_context = TopMemoryContext;
+    MemoryContext previous = MemoryContextSwitchTo(list_context);
+    List* copy = list_copy(oids);
+    MemoryContextSwitchTo(previous);
+    CommitTransactionCommand();
+    return copy;
+}
+
+// Folders of dropped databases already reported as holding foreign files.
+List* foreign_reported = NIL;
+
+bool is_backup_file_name(const char* name) {
+    return batchguard::parse_backup_file_name(name).has_value();
+}
+
+// Removes <backup_directory>/<oid>/ of databases that no longer exist: only folders named
+// by an oid, only files named like backup files; a folder holding anything else is left
+// alone (and said so). Folders are listed before pg_database is read: a folder exists only
+// once its database has committed, so a database created meanwhile is never mistaken for
+// a dropped one. Never raises an error (the launcher must keep running).
+void remove_dropped_database_folders() {
+    const char* base = settings::backup_directory != nullptr ? settings::backup_directory
+                                                             : "pg_batchguard";
+    DIR* top = AllocateDir(base);
+    if (top == nullptr) return;  // no backups at all yet
+    List* folders = NIL;
+    struct dirent* entry;
+    while ((entry = ReadDirExtended(top, base, LOG)) != nullptr) {
+        const std::optional<std::uint32_t> oid = batchguard::parse_database_folder_name(entry->d_name);
+        if (oid) folders = lappend_oid(folders, static_cast<Oid>(*oid));
+    }
+    FreeDir(top);
+    if (folders == NIL) return;
+    List* existing = database_oids();
+    ListCell* cell;
+    foreach (cell, folders) {
+        const Oid oid = lfirst_oid(cell);
+        if (list_member_oid(existing, oid)) continue;
+        char dir[MAXPGPATH];
+        snprintf(dir, sizeof dir, "%s/%u", base, oid);
+        DIR* d = AllocateDir(dir);
+        if (d == nullptr) continue;
+        int removed = 0, foreign = 0;
+        while ((entry = ReadDirExtended(d, dir, LOG)) != nullptr) {
+            if (strcmp(entry->d_name, ".") == 0 || strcmp(entry->d_name, "..") == 0) continue;
+            if (!is_backup_file_name(entry->d_name)) {
+                ++foreign;
+                continue;
+            }
+            char path[MAXPGPATH * 2];
+            snprintf(path, sizeof path, "%s/%s", dir, entry->d_name);
+            if (unlink(path) == 0)
+                ++removed;
+            else
+                ereport(LOG, (errcode_for_file_access(),
+                              errmsg("pg_batchguard: could not remove \"%s\": %m", path)));
+        }
+        FreeDir(d);
+        if (foreign > 0) {
+            if (list_member_oid(foreign_reported, oid)) continue;  // said once is enough
+            MemoryContext previous = MemoryContextSwitchTo(TopMemoryContext);
+            foreign_reported = lappend_oid(foreign_reported, oid);
+            MemoryContextSwitchTo(previous);
+            ereport(LOG, (errmsg("pg_batchguard: folder \"%s\" of dropped database %u holds "
+                                 "files that are not backups; it is left alone",
+                                 dir, oid)));
+            continue;
+        }
+        if (rmdir(dir) == 0)
+            ereport(LOG, (errmsg("pg_batchguard: removed folder \"%s\" of dropped database %u "
+                                 "(%d backup files)",
+                                 dir, oid, removed)));
+        else if (errno != ENOENT)
+            ereport(LOG, (errcode_for_file_access(),
+                          errmsg("pg_batchguard: could not remove folder \"%s\": %m", dir)));
+    }
+    list_free(existing);
+    list_free(folders);
+}
+
 // Returns how long to wait before the next check (a restart may be pending).
 long reconcile() {
     char wanted[kMaxDatabases][NAMEDATALEN];
@@ -182,6 +276,7 @@ void batchguard_launcher_main(Datum) {
     // No database: the launcher reads only shared catalogs (pg_database).
     BackgroundWorkerInitializeConnection(nullptr, nullptr, 0);
     ereport(LOG, (errmsg("pg_batchguard launcher started")));
+    TimestampTz last_folder_check = 0;
 
     for (;;) {
         CHECK_FOR_INTERRUPTS();
@@ -189,7 +284,16 @@ void batchguard_launcher_main(Datum) {
             ConfigReloadPending = false;
             ProcessConfigFile(PGC_SIGHUP);
         }
-        const long wait_ms = reconcile();
+        long wait_ms = reconcile();
+        // Folders of dropped databases: once per cleanup interval.
+        const long interval_ms = static_cast<long>(batchguard::settings::cleanup_interval_s) * 1000L;
+        if (batchguard::settings::enable_worker &&
+            (last_folder_check == 0 ||
+             TimestampDifferenceExceeds(last_folder_check, GetCurrentTimestamp(), interval_ms))) {
+            remove_dropped_database_folders();
+            last_folder_check = GetCurrentTimestamp();
+        }
+        wait_ms = std::min(wait_ms, interval_ms);
         // Woken by SIGHUP and by our workers starting or stopping (bgw_notify_pid).
         (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, wait_ms,
                         PG_WAIT_EXTENSION);

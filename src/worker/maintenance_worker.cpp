@@ -6,6 +6,7 @@
 
 extern "C" {
 #include "pgstat.h"
+#include "storage/fd.h"
 #include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
 #include "storage/ipc.h"
@@ -18,6 +19,34 @@ PGDLLEXPORT void batchguard_worker_main(Datum);
 }
 
 namespace {
+
+bool kept_files_reported = false;
+
+// A database without the extension whose backup folder still has files (written before
+// DROP EXTENSION): they are kept, never swept, and reported once per worker lifetime.
+void report_files_without_extension(const char* database) {
+    if (kept_files_reported) return;
+    const char* base = batchguard::settings::backup_directory != nullptr
+                           ? batchguard::settings::backup_directory
+                           : "pg_batchguard";
+    char dir[MAXPGPATH];
+    snprintf(dir, sizeof dir, "%s/%u", base, MyDatabaseId);
+    DIR* d = AllocateDir(dir);
+    if (d == nullptr) return;  // no folder: nothing to report
+    long files = 0;
+    struct dirent* entry;
+    while ((entry = ReadDirExtended(d, dir, LOG)) != nullptr)
+        if (strcmp(entry->d_name, ".") != 0 && strcmp(entry->d_name, "..") != 0) ++files;
+    FreeDir(d);
+    if (files == 0) return;
+    kept_files_reported = true;
+    ereport(LOG, (errmsg("pg_batchguard: database \"%s\" has %ld files in \"%s\" but no "
+                         "pg_batchguard extension; they are kept",
+                         database, files, dir),
+                  errdetail("Files left by DROP EXTENSION pg_batchguard are never swept "
+                            "automatically."),
+                  errhint("Remove the folder by hand once its backups are no longer needed.")));
+}
 
 void round_error_context(void* arg) {
     errcontext("pg_batchguard maintenance round in database \"%s\"", static_cast<const char*>(arg));
@@ -44,6 +73,8 @@ void run_round(const char* database) {
             // It logs its own results (one line, when it changed something).
             if (SPI_execute("SELECT batchguard.run_maintenance()", false, 1) != SPI_OK_SELECT)
                 elog(ERROR, "batchguard.run_maintenance() failed");
+        } else {
+            report_files_without_extension(database);
         }
         SPI_finish();
         PopActiveSnapshot();

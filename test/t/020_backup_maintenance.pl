@@ -1,0 +1,206 @@
+# What the maintenance workers do with backups: expired backups go (row and file) within
+# two intervals, unexpired and held ones stay; two databases share the backup directory
+# and never touch each other's files; a running export's file is never swept; the orphan
+# of an export killed by a crash is swept; a file deleted by hand marks its row missing; an
+# unreadable directory fails each round once and the rounds recover; DROP EXTENSION keeps
+# the files (reported once); DROP DATABASE: the launcher removes the database's folder.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use Time::HiRes qw(time usleep);
+
+my $interval = 2;
+my $node = PostgreSQL::Test::Cluster->new('maint');
+$node->init;
+$node->append_conf('postgresql.conf', qq{
+shared_preload_libraries = 'pg_batchguard'
+batchguard.database_names = 'postgres, db2'
+batchguard.cleanup_interval = $interval
+restart_after_crash = on
+});
+$node->start;
+$node->safe_psql('postgres', 'CREATE DATABASE db2');
+$node->safe_psql('postgres', 'CREATE DATABASE db3');
+for my $db ('postgres', 'db2', 'db3') {
+    $node->safe_psql($db, 'CREATE EXTENSION pg_batchguard');
+    $node->safe_psql($db, "CREATE TABLE t (id int PRIMARY KEY, v text);
+        INSERT INTO t SELECT g, repeat('x', 100) FROM generate_series(1, 100) g");
+}
+
+sub folder_of {
+    my ($db) = @_;
+    my $oid = $node->safe_psql('postgres', "SELECT oid FROM pg_database WHERE datname = '$db'");
+    return $node->data_dir . "/pg_batchguard/$oid";
+}
+# Exports rows of t; returns (backup id, file path).
+sub export {
+    my ($db, $label) = @_;
+    my $row = $node->safe_psql($db,
+        "SELECT backup_id || '-' || creating_xid FROM batchguard.export_backup('t', label => '$label')");
+    my ($id) = $row =~ /^(.{36})/;
+    return ($id, folder_of($db) . "/$row.jsonl.zst");
+}
+sub row_count {
+    my ($db, $id) = @_;
+    return $node->safe_psql($db, "SELECT count(*) FROM batchguard.backups WHERE backup_id = '$id'");
+}
+sub worker_pid {
+    my ($db) = @_;
+    return $node->safe_psql('postgres',
+        "SELECT pid FROM pg_stat_activity WHERE backend_type = 'pg_batchguard worker' AND datname = '$db'");
+}
+ok($node->poll_query_until('postgres',
+    "SELECT count(*) = 2 FROM pg_stat_activity WHERE backend_type = 'pg_batchguard worker'"),
+    'two workers run');
+
+# --- Expiry: an expired backup goes within two intervals; unexpired and held ones stay.
+my ($expired, $expired_file) = export('postgres', 'expired');
+my ($kept, $kept_file) = export('postgres', 'kept');
+my ($held, $held_file) = export('postgres', 'held');
+my ($other, $other_file) = export('db2', 'other db');
+$node->safe_psql('postgres', "SELECT batchguard.hold_backup('$held')");
+ok(-f $expired_file && -f $held_file && -f $other_file, 'the files exist');
+my $start = time;
+$node->safe_psql('postgres', "UPDATE batchguard.backups SET expires_at = now() - interval '1 second'
+    WHERE backup_id IN ('$expired', '$held')");
+usleep(100_000) while row_count('postgres', $expired) ne '0' && time - $start < 30;
+my $took = time - $start;
+note(sprintf('expired backup removed after %.1f s (interval %d s)', $took, $interval));
+ok($took <= 2 * $interval + 0.5, 'the expired backup is gone within two intervals');
+ok(!-e $expired_file, 'its file is gone too');
+is(row_count('postgres', $kept) . row_count('postgres', $held), '11', 'unexpired and held rows stay');
+ok(-f $kept_file && -f $held_file, 'their files stay');
+ok(-f $other_file, "the other database's file stays");
+is($node->safe_psql('postgres', "SELECT action, actor FROM batchguard.audit WHERE backup_id = '$expired' AND action = 'expire'"),
+    'expire|postgres', 'the expiry is audited');
+
+# --- Two databases share the backup directory: each sweeps only its own folder. A file
+# named like a backup of db2 (no row in postgres) is never touched by the postgres worker,
+# and an orphan in db2's folder is removed by db2's worker only.
+my $db2_folder = folder_of('db2');
+my $pg_folder = folder_of('postgres');
+sleep 2 * $interval + 1;
+ok(-f $other_file, "db2's backup file survives rounds of the postgres worker");
+ok(-f $kept_file, "postgres's backup file survives rounds of the db2 worker");
+
+# --- A running export's file is never swept: the export stays open in a transaction.
+my $open = $node->background_psql('postgres');
+$open->query_safe('BEGIN');
+my $running = $open->query_safe(
+    "SELECT backup_id || '-' || creating_xid FROM batchguard.export_backup('t', label => 'running')");
+my $running_file = "$pg_folder/$running.jsonl.zst";
+ok(-f $running_file, 'the open export has written its file');
+sleep 2 * $interval + 1;
+ok(-f $running_file, 'rounds leave the file of a running export alone');
+$open->query_safe('COMMIT');
+$open->quit;
+my ($running_id) = $running =~ /^(.{36})/;
+is(row_count('postgres', $running_id), '1', 'committed: row and file');
+sleep $interval + 1;
+ok(-f $running_file, 'and the committed file stays');
+
+# --- A crash during an export leaves an orphan file; the worker sweeps it.
+my $crashing = $node->background_psql('postgres');
+my $pid = $crashing->query_safe('SELECT pg_backend_pid()');
+$crashing->query_safe('BEGIN');
+my $orphan = $crashing->query_safe(
+    "SELECT backup_id || '-' || creating_xid FROM batchguard.export_backup('t', label => 'crash')");
+my $orphan_file = "$pg_folder/$orphan.jsonl.zst";
+ok(-f $orphan_file, 'the export in the crashing session wrote its file');
+my $log_offset = -s $node->logfile;
+kill 'KILL', $pid;
+$node->wait_for_log(qr/database system is ready to accept connections/, $log_offset);
+eval { $crashing->quit };
+# The crash may have lost the export's transaction id before it reached the WAL: then the
+# next transaction gets the same id again. Until some transaction ends after that id, the
+# file's transaction cannot be told apart from a running one, and it is kept.
+$node->safe_psql('postgres', 'SELECT pg_current_xact_id()') for 1 .. 2;
+$start = time;
+usleep(100_000) while -e $orphan_file && time - $start < 30;
+ok(!-e $orphan_file, sprintf('the orphan of the crashed export is swept (%.1f s after restart)', time - $start));
+like(slurp_file($node->logfile, $log_offset), qr/removed orphan backup file "[^"]*\Q$orphan\E/,
+    'the sweep is logged');
+ok(-f $kept_file && -f $held_file && -f $running_file && -f $other_file, 'no other file was swept');
+
+# --- A file deleted by hand: its row is reported missing, the worker keeps running.
+ok($node->poll_query_until('postgres',
+    "SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'pg_batchguard worker' AND datname = 'postgres'"),
+    'the worker is back after the crash');
+my $worker = worker_pid('postgres');
+my ($gone, $gone_file) = export('postgres', 'deleted by hand');
+$log_offset = -s $node->logfile;
+unlink $gone_file or die "unlink: $!";
+ok($node->poll_query_until('postgres',
+    "SELECT status = 'missing' FROM batchguard.backups WHERE backup_id = '$gone'"),
+    'a row whose file was deleted by hand is marked missing');
+like(slurp_file($node->logfile, $log_offset), qr/WARNING:  pg_batchguard: the file of backup \Q$gone\E \(owner postgres\) is missing/,
+    'and reported in the log');
+sleep $interval + 1;
+my @reports = (slurp_file($node->logfile, $log_offset) =~ /the file of backup \Q$gone\E/g);
+is(scalar(@reports), 1, 'reported once');
+is(worker_pid('postgres'), $worker, 'the worker did not crash');
+
+# --- An unreadable backup directory: one clear error per round, recovery once fixed.
+$log_offset = -s $node->logfile;
+chmod 0, $pg_folder or die "chmod: $!";
+sleep 3 * $interval;
+chmod 0700, $pg_folder or die "chmod: $!";
+my $log = slurp_file($node->logfile, $log_offset);
+my @errors = ($log =~ /ERROR:  could not open backup directory/g);
+note(scalar(@errors) . ' errors in ' . 3 * $interval . ' s');
+ok(@errors >= 2 && @errors <= 4, 'one error per round while the directory is unreadable');
+like($log, qr/ERROR:  could not open backup directory "[^"]*": Permission denied\n[^\n]*HINT:  Check the permissions[^\n]*\n[^\n]*CONTEXT:  [^\n]*\n(?:\t[^\n]*\n)*\tpg_batchguard maintenance round in database "postgres"/,
+    'the error says what, why, a hint and the round');
+is($node->safe_psql('postgres', "SELECT count(*) FROM batchguard.backups WHERE status = 'missing'"),
+    '1', 'no row was taken for missing while the directory was unreadable');
+my ($later, $later_file) = export('postgres', 'later');
+$node->safe_psql('postgres', "UPDATE batchguard.backups SET expires_at = now() - interval '1 second' WHERE backup_id = '$later'");
+ok($node->poll_query_until('postgres', "SELECT count(*) = 0 FROM batchguard.backups WHERE backup_id = '$later'"),
+    'rounds work again once the directory is readable');
+ok(!-e $later_file, 'with the file');
+
+# --- A file that cannot be unlinked after its row's deletion commits: the row is gone,
+# the file stays as an orphan, and a later round removes it once it can.
+my ($stuck, $stuck_file) = export('postgres', 'stuck');
+chmod 0500, $pg_folder or die "chmod: $!";
+$log_offset = -s $node->logfile;
+$node->safe_psql('postgres', "UPDATE batchguard.backups SET expires_at = now() - interval '1 second' WHERE backup_id = '$stuck'");
+ok($node->poll_query_until('postgres', "SELECT count(*) = 0 FROM batchguard.backups WHERE backup_id = '$stuck'"),
+    'the expired row is deleted even though its file cannot be unlinked');
+ok(-f $stuck_file, 'the file stays while the folder is read-only');
+$node->wait_for_log(qr/could not remove backup file "[^"]*\Q$stuck\E[^"]*": Permission denied/, $log_offset);
+$node->wait_for_log(qr/could not remove orphan backup file "[^"]*\Q$stuck\E[^"]*": Permission denied/, $log_offset);
+pass('both failures are logged: the unlink at commit, then the retry by the sweep');
+chmod 0700, $pg_folder or die "chmod: $!";
+$start = time;
+usleep(100_000) while -e $stuck_file && time - $start < 30;
+ok(!-e $stuck_file, 'the sweep removes it once the folder is writable again');
+
+# --- DROP EXTENSION: the files stay, never swept, reported once.
+$log_offset = -s $node->logfile;
+$node->safe_psql('db2', 'DROP EXTENSION pg_batchguard');
+sleep 3 * $interval;
+ok(-f $other_file, 'after DROP EXTENSION the files are kept');
+$log = slurp_file($node->logfile, $log_offset);
+my @kept_reports = ($log =~ /database "db2" has \d+ files in "[^"]*" but no pg_batchguard extension/g);
+is(scalar(@kept_reports), 1, 'and reported once in the log');
+$node->safe_psql('db2', 'CREATE EXTENSION pg_batchguard');
+sleep 2 * $interval;
+ok(-f $other_file, 'a new CREATE EXTENSION does not sweep the files of the earlier installation');
+like(slurp_file($node->logfile, $log_offset), qr/backup files in "[^"]*" predate this installation/,
+    'which are reported instead');
+
+# --- DROP DATABASE: the launcher removes the folder of a database that no longer exists.
+my ($db3_backup, $db3_file) = export('db3', 'dropped');
+my $db3_folder = folder_of('db3');
+ok(-f $db3_file, 'db3 has a backup file');
+$node->safe_psql('postgres', 'DROP DATABASE db3');
+$start = time;
+usleep(100_000) while -e $db3_folder && time - $start < 30;
+ok(!-e $db3_folder, 'the folder of a dropped database is removed');
+ok(-d $pg_folder && -d $db2_folder, 'the folders of existing databases stay');
+
+$node->stop;
+done_testing();
