@@ -10,7 +10,8 @@ OBJS = $(SRCS:.cpp=.o)
 
 # The install script is the schema followed by each feature's SQL, in this order.
 INSTALL_SQL = src/schema.sql src/identity/identity.sql src/checkpoint/checkpoint.sql \
-              src/checkpoint/leases.sql src/worker/worker.sql src/backup/backup.sql
+              src/checkpoint/leases.sql src/worker/worker.sql src/backup/backup.sql \
+              src/backup/delete.sql
 DATA_built  = $(EXTENSION)--$(EXTVERSION).sql
 DATA        = $(wildcard $(EXTENSION)--*--*.sql)
 

@@ -51,7 +51,8 @@ pg::Statement references_to{
     "               FROM pg_catalog.unnest(c.conpfeqop) WITH ORDINALITY AS k(op, i)"
     "               JOIN pg_catalog.pg_operator o ON o.oid = k.op"
     "               JOIN pg_catalog.pg_namespace s ON s.oid = o.oprnamespace"
-    "              ORDER BY k.i)"
+    "              ORDER BY k.i),"
+    "       c.confdeltype::pg_catalog.text"
     "  FROM pg_catalog.pg_constraint c"
     " WHERE c.contype = 'f' AND c.conparentid = 0"
     "   AND (c.confrelid = $1"
@@ -106,10 +107,49 @@ GraphTable describe(pg::SpiSession& spi, Oid relid, char& relkind) {
     return t;
 }
 
+// Deleting: a table's action is its strongest incoming reference (CASCADE, then RESTRICT /
+// NO ACTION, then SET NULL, then SET DEFAULT); only the references of that action are
+// kept, so the table's rows are exactly those that action touches.
+void classify_for_delete(GraphTable& t) {
+    auto has = [&](auto pred) {
+        for (const auto* edges : {&t.edges, &t.self_edges})
+            for (const GraphEdge& e : *edges)
+                if (pred(e.on_delete)) return true;
+        return false;
+    };
+    auto keep = [&](auto pred) {
+        for (auto* edges : {&t.edges, &t.self_edges}) {
+            std::vector<GraphEdge> kept;
+            for (GraphEdge& e : *edges)
+                if (pred(e.on_delete)) kept.push_back(std::move(e));
+            *edges = std::move(kept);
+        }
+    };
+    auto is = [](char c) { return [c](char a) { return a == c; }; };
+    auto blocks = [](char a) { return a == 'a' || a == 'r'; };
+    if (has(is('c'))) {
+        t.action = "delete";
+        keep(is('c'));
+    } else if (has(blocks)) {
+        t.action = "restrict";
+        keep(blocks);
+    } else if (has(is('n'))) {
+        t.action = "set null";
+        keep(is('n'));
+    } else {
+        t.action = "set default";
+        keep(is('d'));
+    }
+    if (t.action == "set null" || t.action == "set default")
+        for (const GraphEdge& e : t.edges)
+            for (const auto& c : e.raw_columns) t.changed_columns.push_back(c);
+}
+
 }  // namespace
 
 BackupGraph BackupGraph::build(pg::SpiSession& spi, Oid source, bool have_ids,
-                               bool include_children) {
+                               bool include_children, GraphMode mode) {
+    const bool deleting = mode != GraphMode::kExport;
     std::vector<Discovered> found;
     std::map<Oid, int> index_of;
     auto add = [&](Oid relid) {
@@ -147,8 +187,23 @@ BackupGraph BackupGraph::build(pg::SpiSession& spi, Oid source, bool have_ids,
                                "[])";
     }
 
-    // Breadth first through the tables that reference what is already found.
-    for (std::size_t next = 0; include_children && next < found.size(); ++next) {
+    // Breadth first through the tables that reference what is already found. Deleting,
+    // only the source and tables reached through ON DELETE CASCADE are followed further
+    // (repeated until nothing changes: a cascade can reach a table after it was passed).
+    std::vector<bool> expanded;
+    auto cascades_into = [&](std::size_t i) {
+        if (i == 0 || !deleting) return true;
+        for (const auto& e : found[i].raw_edges)
+            if (e.edge.on_delete == 'c') return true;
+        return false;
+    };
+    for (bool changed = true; include_children && changed;) {
+    changed = false;
+    for (std::size_t next = 0; next < found.size(); ++next) {
+        if (expanded.size() < found.size()) expanded.resize(found.size(), false);
+        if (expanded[next] || !cascades_into(next)) continue;
+        expanded[next] = true;
+        changed = true;
         const Oid parent = found[next].table.relid;
         pg::Rows refs = spi.execute(references_to, {pg::Arg::of(ObjectIdGetDatum(parent))});
         struct Ref {
@@ -164,6 +219,9 @@ BackupGraph BackupGraph::build(pg::SpiSession& spi, Oid source, bool have_ids,
             ref.edge.raw_columns = strings_of(refs, r, 3);
             ref.edge.raw_parent_columns = strings_of(refs, r, 4);
             ref.edge.operators = strings_of(refs, r, 5);
+            ref.edge.on_delete = refs.text(r, 6).value().at(0);
+            const bool blocks = ref.edge.on_delete == 'a' || ref.edge.on_delete == 'r';
+            if (mode == GraphMode::kDelete && blocks) continue;  // the delete fails on these
             list.push_back(std::move(ref));
         }
         for (Ref& ref : list) {
@@ -173,6 +231,7 @@ BackupGraph BackupGraph::build(pg::SpiSession& spi, Oid source, bool have_ids,
             if (!index_of.count(ref.child)) add(ref.child);
             found[index_of[ref.child]].raw_edges.push_back({parent, std::move(ref.edge)});
         }
+    }
     }
 
     // Order: every table after the tables it references (Kahn). A cycle through several
@@ -212,6 +271,13 @@ BackupGraph BackupGraph::build(pg::SpiSession& spi, Oid source, bool have_ids,
         }
         GraphTable t = std::move(d.table);
         t.relid = found[order[i]].table.relid;
+        if (deleting && i > 0) classify_for_delete(t);
+        if (deleting && i == 0) {  // the source: only cascading trees go with it
+            std::vector<GraphEdge> kept;
+            for (GraphEdge& e : t.self_edges)
+                if (e.on_delete == 'c') kept.push_back(std::move(e));
+            t.self_edges = std::move(kept);
+        }
         graph.tables_.push_back(std::move(t));
     }
     // `FROM ONLY` for plain tables (inheritance children are separate tables).
@@ -329,6 +395,11 @@ std::vector<RowQuery> BackupGraph::queries() const {
         }
     }
     return out;
+}
+
+std::string BackupGraph::delete_sql() const {
+    int depth = 0;
+    return "DELETE FROM " + from(0) + " bg_row WHERE " + base_condition(0, "bg_row", depth);
 }
 
 std::vector<BackupTable> BackupGraph::header_tables() const {
