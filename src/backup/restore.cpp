@@ -363,7 +363,7 @@ BATCHGUARD_FUNCTION(batchguard_restore_backup) {
                                ",\"updated\":" + std::to_string(updated) +
                                ",\"skipped\":" + std::to_string(skipped) +
                                ",\"conflicts\":" + std::to_string(conflicts);
-    {
+    if (!XactReadOnly) {  // a dry run may run in a read-only transaction: no audit row
         pg::SpiSession owner_spi;
         audit(owner_spi, *record, owner, "restore", "{" + totals + "}");
     }
