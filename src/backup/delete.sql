@@ -26,3 +26,13 @@ CREATE FUNCTION batchguard.restore_backup(backup_id uuid, on_conflict text DEFAU
 COMMENT ON FUNCTION batchguard.restore_backup(uuid, text, boolean) IS
     'Puts the rows of the caller''s backup back (parents first), with the caller''s '
     'privileges; on_conflict error, skip or update; dry_run only counts';
+
+CREATE PROCEDURE batchguard.purge_with_backup(job_id text, source regclass, ids text[] DEFAULT NULL,
+                                              chunk_size integer DEFAULT 1000,
+                                              retention interval DEFAULT NULL,
+                                              all_rows boolean DEFAULT false)
+    LANGUAGE c
+    AS 'MODULE_PATHNAME', 'batchguard_purge_with_backup';
+COMMENT ON PROCEDURE batchguard.purge_with_backup(text, regclass, text[], integer, interval, boolean) IS
+    'Deletes ids (or all_rows) of source in chunks, each backed up and deleted in its own '
+    'transaction and checkpointed as an item of batch job_id; CALL it again to resume';

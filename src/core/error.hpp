@@ -17,6 +17,7 @@ inline constexpr const char* kUndefinedObject = "42704";
 inline constexpr const char* kUndefinedTable = "42P01";
 inline constexpr const char* kDatatypeMismatch = "42804";
 inline constexpr const char* kUniqueViolation = "23505";
+inline constexpr const char* kActiveSqlTransaction = "25001";
 inline constexpr const char* kDuplicateObject = "42710";
 inline constexpr const char* kObjectNotInPrerequisiteState = "55000";
 inline constexpr const char* kInvalidAuthorization = "28000";
