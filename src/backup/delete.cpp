@@ -149,8 +149,7 @@ BATCHGUARD_FUNCTION(batchguard_delete_with_backup) {
     //    parents first, so that no referencing row can be added until commit.
     std::string delete_sql;
     {
-        pg::SpiSession spi(pg::SpiSession::Access::kReadWrite,
-                           pg::SpiSession::Identity::kAsCaller);
+        pg::SpiSession spi(pg::SpiSession::Access::kReadWrite, pg::SpiSession::Identity::kAsCaller);
         const BackupGraph graph = BackupGraph::build(spi, source, true, true, GraphMode::kDelete);
         require_fully_visible(spi, graph);
         for (const RowQuery& q : graph.queries()) {
@@ -169,8 +168,7 @@ BATCHGUARD_FUNCTION(batchguard_delete_with_backup) {
     //    different count means a row appeared in between (a new id): refuse.
     std::int64_t deleted = 0;
     {
-        pg::SpiSession spi(pg::SpiSession::Access::kReadWrite,
-                           pg::SpiSession::Identity::kAsCaller);
+        pg::SpiSession spi(pg::SpiSession::Access::kReadWrite, pg::SpiSession::Identity::kAsCaller);
         run_dynamic(delete_sql, {{TEXTARRAYOID, pg::Arg::of(ids)}}, false);
         deleted = static_cast<std::int64_t>(last_processed());
     }
@@ -178,8 +176,7 @@ BATCHGUARD_FUNCTION(batchguard_delete_with_backup) {
         throw Error(sqlstate::kObjectNotInPrerequisiteState,
                     "the rows to delete changed while delete_with_backup ran",
                     "The backup holds " + std::to_string(exported.row_counts.front().second) +
-                        " rows of the source; the delete removed " + std::to_string(deleted) +
-                        ".",
+                        " rows of the source; the delete removed " + std::to_string(deleted) + ".",
                     "Retry: nothing was deleted.");
 
     std::string tables = "{";

@@ -27,7 +27,8 @@ pg::Rows run_dynamic(const std::string& sql, const std::vector<DynamicArg>& args
 std::uint64_t last_processed() { return SPI_processed; }
 
 Datum jsonb_datum(const std::string& json) {
-    return pg::pg_call([&] { return DirectFunctionCall1(jsonb_in, CStringGetDatum(json.c_str())); });
+    return pg::pg_call(
+        [&] { return DirectFunctionCall1(jsonb_in, CStringGetDatum(json.c_str())); });
 }
 
 void require_read_committed(const char* function) {

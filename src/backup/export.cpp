@@ -294,10 +294,9 @@ ExportResult export_backup(const ExportRequest& request) {
     {
         pg::SpiSession spi(pg::SpiSession::Access::kReadOnly, pg::SpiSession::Identity::kAsCaller);
         progress.set_phase(ExportPhase::kPlanning);
-        const BackupGraph graph = BackupGraph::build(spi, request.source, request.ids.has_value(),
-                                                     request.include_children,
-                                                     request.for_delete ? GraphMode::kDelete
-                                                                        : GraphMode::kExport);
+        const BackupGraph graph = BackupGraph::build(
+            spi, request.source, request.ids.has_value(), request.include_children,
+            request.for_delete ? GraphMode::kDelete : GraphMode::kExport);
         header.tables = graph.header_tables();
         header.source = header.tables.front().name;
         writer.line(header_line(header) + "\n");

@@ -198,40 +198,40 @@ BackupGraph BackupGraph::build(pg::SpiSession& spi, Oid source, bool have_ids,
         return false;
     };
     for (bool changed = true; include_children && changed;) {
-    changed = false;
-    for (std::size_t next = 0; next < found.size(); ++next) {
-        if (expanded.size() < found.size()) expanded.resize(found.size(), false);
-        if (expanded[next] || !cascades_into(next)) continue;
-        expanded[next] = true;
-        changed = true;
-        const Oid parent = found[next].table.relid;
-        pg::Rows refs = spi.execute(references_to, {pg::Arg::of(ObjectIdGetDatum(parent))});
-        struct Ref {
-            Oid child;
-            GraphEdge edge;
-        };
-        std::vector<Ref> list;
-        for (std::uint64_t r = 0; r < refs.size(); ++r) {
-            pg::check_for_interrupts();
-            Ref ref;
-            ref.child = DatumGetObjectId(refs.datum(r, 1).value());
-            ref.edge.constraint = refs.text(r, 2).value();
-            ref.edge.raw_columns = strings_of(refs, r, 3);
-            ref.edge.raw_parent_columns = strings_of(refs, r, 4);
-            ref.edge.operators = strings_of(refs, r, 5);
-            ref.edge.on_delete = refs.text(r, 6).value().at(0);
-            const bool blocks = ref.edge.on_delete == 'a' || ref.edge.on_delete == 'r';
-            if (mode == GraphMode::kDelete && blocks) continue;  // the delete fails on these
-            list.push_back(std::move(ref));
+        changed = false;
+        for (std::size_t next = 0; next < found.size(); ++next) {
+            if (expanded.size() < found.size()) expanded.resize(found.size(), false);
+            if (expanded[next] || !cascades_into(next)) continue;
+            expanded[next] = true;
+            changed = true;
+            const Oid parent = found[next].table.relid;
+            pg::Rows refs = spi.execute(references_to, {pg::Arg::of(ObjectIdGetDatum(parent))});
+            struct Ref {
+                Oid child;
+                GraphEdge edge;
+            };
+            std::vector<Ref> list;
+            for (std::uint64_t r = 0; r < refs.size(); ++r) {
+                pg::check_for_interrupts();
+                Ref ref;
+                ref.child = DatumGetObjectId(refs.datum(r, 1).value());
+                ref.edge.constraint = refs.text(r, 2).value();
+                ref.edge.raw_columns = strings_of(refs, r, 3);
+                ref.edge.raw_parent_columns = strings_of(refs, r, 4);
+                ref.edge.operators = strings_of(refs, r, 5);
+                ref.edge.on_delete = refs.text(r, 6).value().at(0);
+                const bool blocks = ref.edge.on_delete == 'a' || ref.edge.on_delete == 'r';
+                if (mode == GraphMode::kDelete && blocks) continue;  // the delete fails on these
+                list.push_back(std::move(ref));
+            }
+            for (Ref& ref : list) {
+                for (const auto& c : ref.edge.raw_columns) ref.edge.columns.push_back(quote(c));
+                for (const auto& c : ref.edge.raw_parent_columns)
+                    ref.edge.parent_columns.push_back(quote(c));
+                if (!index_of.count(ref.child)) add(ref.child);
+                found[index_of[ref.child]].raw_edges.push_back({parent, std::move(ref.edge)});
+            }
         }
-        for (Ref& ref : list) {
-            for (const auto& c : ref.edge.raw_columns) ref.edge.columns.push_back(quote(c));
-            for (const auto& c : ref.edge.raw_parent_columns)
-                ref.edge.parent_columns.push_back(quote(c));
-            if (!index_of.count(ref.child)) add(ref.child);
-            found[index_of[ref.child]].raw_edges.push_back({parent, std::move(ref.edge)});
-        }
-    }
     }
 
     // Order: every table after the tables it references (Kahn). A cycle through several

@@ -95,8 +95,10 @@ BATCHGUARD_FUNCTION(batchguard_purge_with_backup) {
         throw Error(sqlstate::kNullValueNotAllowed, "ids must not be NULL", {},
                     "Pass all_rows => true to purge every row of the table.");
     if (has_ids && all_rows)
-        throw Error(sqlstate::kInvalidParameterValue, "ids and all_rows => true exclude each other");
-    if (chunk_size <= 0) throw Error(sqlstate::kInvalidParameterValue, "chunk_size must be positive");
+        throw Error(sqlstate::kInvalidParameterValue,
+                    "ids and all_rows => true exclude each other");
+    if (chunk_size <= 0)
+        throw Error(sqlstate::kInvalidParameterValue, "chunk_size must be positive");
     auto* call = reinterpret_cast<CallContext*>(fcinfo->context);
     if (call == nullptr || !IsA(call, CallContext) || call->atomic)
         throw Error(sqlstate::kActiveSqlTransaction,
@@ -125,13 +127,14 @@ BATCHGUARD_FUNCTION(batchguard_purge_with_backup) {
         chunks = existing.int8(0, 2).value();
     } else {
         const std::string where =
-            has_ids ? " WHERE bg_t." + source.key + " = ANY ($1::pg_catalog.text[]::" +
-                      source.key_type + "[])"
-                : "";
+            has_ids ? " WHERE bg_t." + source.key +
+                          " = ANY ($1::pg_catalog.text[]::" + source.key_type + "[])"
+                    : "";
         const std::string plan =
-            "WITH bg_keys AS (SELECT bg_t." + source.key + " AS k, (pg_catalog.row_number() OVER"
-            " (ORDER BY bg_t." + source.key + ") - 1) / $2 AS n FROM " + source.name + " bg_t" +
-            where +
+            "WITH bg_keys AS (SELECT bg_t." + source.key +
+            " AS k, (pg_catalog.row_number() OVER"
+            " (ORDER BY bg_t." +
+            source.key + ") - 1) / $2 AS n FROM " + source.name + " bg_t" + where +
             "), bg_ranges AS (SELECT n, pg_catalog.min(k)::pg_catalog.text AS lo,"
             " pg_catalog.max(k)::pg_catalog.text AS hi FROM bg_keys GROUP BY n)"
             " SELECT p.job_id, (SELECT pg_catalog.count(*) FROM bg_ranges)::pg_catalog.int8"
@@ -162,10 +165,13 @@ BATCHGUARD_FUNCTION(batchguard_purge_with_backup) {
         " bg_t, batchguard.batches b, pg_catalog.jsonb_array_element(b.metadata -> 'purge' -> "
         "'ranges', $2) r"
         " WHERE b.owner = batchguard.current_owner() AND b.job_id = $1"
-        "   AND bg_t." + source.key + " BETWEEN (r ->> 0)::" + source.key_type +
+        "   AND bg_t." +
+        source.key + " BETWEEN (r ->> 0)::" + source.key_type +
         " AND (r ->> 1)::" + source.key_type +
         "   AND (b.metadata -> 'purge' -> 'ids' = 'null'::pg_catalog.jsonb"
-        "        OR bg_t." + source.key + "::pg_catalog.text IN (SELECT pg_catalog."
+        "        OR bg_t." +
+        source.key +
+        "::pg_catalog.text IN (SELECT pg_catalog."
         "jsonb_array_elements_text(b.metadata -> 'purge' -> 'ids')))"
         " ORDER BY 1), (SELECT b.metadata -> 'purge' ->> 'retention' FROM batchguard.batches b"
         " WHERE b.owner = batchguard.current_owner() AND b.job_id = $1),"
@@ -179,7 +185,7 @@ BATCHGUARD_FUNCTION(batchguard_purge_with_backup) {
                                  {{TEXTOID, pg::Arg::text(job_id)},
                                   {INT4OID, pg::Arg::int4(static_cast<std::int32_t>(n))}},
                                  false);
-        if (r.boolean(0, 3).value_or(false)) continue;  // done before a restart
+        if (r.boolean(0, 3).value_or(false)) continue;            // done before a restart
         if (text_of(r, 4).value_or("active") != "active") break;  // paused or cancelled
         const Datum chunk = r.datum(0, 1).value();
         const std::optional<std::string> kept = r.text(0, 2);
@@ -187,8 +193,10 @@ BATCHGUARD_FUNCTION(batchguard_purge_with_backup) {
         if (!pg::text_array_elements(chunk).empty()) {
             pg::Rows d = run_dynamic(
                 "SELECT pg_catalog.jsonb_build_object('backup_id', r -> 'backup' -> 'backup_id',"
-                "       'deleted', r -> 'deleted', 'rows', r -> 'backup' -> 'total_rows')::pg_catalog.text"
-                "  FROM batchguard.delete_with_backup($1::pg_catalog.regclass, $2, $3::pg_catalog.interval,"
+                "       'deleted', r -> 'deleted', 'rows', r -> 'backup' -> "
+                "'total_rows')::pg_catalog.text"
+                "  FROM batchguard.delete_with_backup($1::pg_catalog.regclass, $2, "
+                "$3::pg_catalog.interval,"
                 "       $4) r",
                 {{OIDOID, pg::Arg::of(ObjectIdGetDatum(relid))},
                  {TEXTARRAYOID, pg::Arg::of(chunk)},

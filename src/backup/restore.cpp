@@ -230,8 +230,8 @@ class TableRestore {
     std::string match() const {
         std::string out;
         for (std::size_t i = 0; i < match_.size(); ++i)
-            out += (i > 0 ? " AND " : "") + std::string("bg_t.") + match_[i] + " = bg_s." +
-                   match_[i];
+            out +=
+                (i > 0 ? " AND " : "") + std::string("bg_t.") + match_[i] + " = bg_s." + match_[i];
         return out;
     }
 
@@ -266,13 +266,14 @@ class TableRestore {
     // Identity and serial columns: the sequence moves past the restored values.
     void move_sequences() {
         for (const auto& [column, sequence] : sequences_)
-            run_dynamic("SELECT pg_catalog.setval($1::pg_catalog.regclass, x.m)"
-                        "  FROM (SELECT pg_catalog.max(" +
-                            column + ")::pg_catalog.int8 AS m FROM " + name_ +
-                            ") x"
-                            " WHERE x.m IS NOT NULL AND x.m > coalesce(pg_catalog."
-                            "pg_sequence_last_value($1::pg_catalog.regclass), x.m - 1)",
-                        {{TEXTOID, pg::Arg::text(sequence)}}, false);
+            run_dynamic(
+                "SELECT pg_catalog.setval($1::pg_catalog.regclass, x.m)"
+                "  FROM (SELECT pg_catalog.max(" +
+                    column + ")::pg_catalog.int8 AS m FROM " + name_ +
+                    ") x"
+                    " WHERE x.m IS NOT NULL AND x.m > coalesce(pg_catalog."
+                    "pg_sequence_last_value($1::pg_catalog.regclass), x.m - 1)",
+                {{TEXTOID, pg::Arg::text(sequence)}}, false);
     }
 
     Datum backup_id_;
@@ -331,8 +332,7 @@ BATCHGUARD_FUNCTION(batchguard_restore_backup) {
 
     std::vector<TableOutcome> outcomes;
     {
-        pg::SpiSession spi(pg::SpiSession::Access::kReadWrite,
-                           pg::SpiSession::Identity::kAsCaller);
+        pg::SpiSession spi(pg::SpiSession::Access::kReadWrite, pg::SpiSession::Identity::kAsCaller);
         for (std::size_t i = 0; i < header.tables.size(); ++i) {
             pg::check_for_interrupts();
             outcomes.push_back(
@@ -357,12 +357,10 @@ BATCHGUARD_FUNCTION(batchguard_restore_backup) {
                   ",\"conflicts\":" + std::to_string(o.conflicts) + "}";
     }
     tables += "]";
-    const std::string totals = "\"on_conflict\":\"" + on_conflict +
-                               "\",\"dry_run\":" + (dry_run ? "true" : "false") +
-                               ",\"inserted\":" + std::to_string(inserted) +
-                               ",\"updated\":" + std::to_string(updated) +
-                               ",\"skipped\":" + std::to_string(skipped) +
-                               ",\"conflicts\":" + std::to_string(conflicts);
+    const std::string totals =
+        "\"on_conflict\":\"" + on_conflict + "\",\"dry_run\":" + (dry_run ? "true" : "false") +
+        ",\"inserted\":" + std::to_string(inserted) + ",\"updated\":" + std::to_string(updated) +
+        ",\"skipped\":" + std::to_string(skipped) + ",\"conflicts\":" + std::to_string(conflicts);
     if (!XactReadOnly) {  // a dry run may run in a read-only transaction: no audit row
         pg::SpiSession owner_spi;
         audit(owner_spi, *record, owner, "restore", "{" + totals + "}");
