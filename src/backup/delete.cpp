@@ -152,7 +152,7 @@ BATCHGUARD_FUNCTION(batchguard_delete_with_backup) {
         pg::SpiSession spi(pg::SpiSession::Access::kReadWrite, pg::SpiSession::Identity::kAsCaller);
         const BackupGraph graph = BackupGraph::build(spi, source, true, true, GraphMode::kDelete);
         require_fully_visible(spi, graph);
-        for (const RowQuery& q : graph.queries()) {
+        for (const RowQuery& q : graph.queries(true)) {
             pg::check_for_interrupts();
             run_dynamic(locking(q), {{TEXTARRAYOID, pg::Arg::of(ids)}}, false);
         }

@@ -362,10 +362,15 @@ std::string BackupGraph::key_text(const GraphEdge& edge, const std::string& alia
     return out + ")::pg_catalog.text";
 }
 
-std::vector<RowQuery> BackupGraph::queries() const {
+std::vector<RowQuery> BackupGraph::queries(bool rows_only) const {
     std::vector<RowQuery> out;
     const std::string a = "bg_row";
-    const std::string select = "SELECT pg_catalog.row_to_json(" + a + ")::pg_catalog.text, ";
+    const std::string select = rows_only
+                                   ? "SELECT NULL::pg_catalog.text, "
+                                   : "SELECT pg_catalog.row_to_json(" + a + ")::pg_catalog.text, ";
+    auto key_of = [&](const GraphEdge& edge) {
+        return rows_only ? std::string("NULL::pg_catalog.text") : key_text(edge, a);
+    };
     for (int t = 0; t < static_cast<int>(tables_.size()); ++t) {
         const GraphTable& table = tables_[t];
         const std::string from_clause = " FROM " + from(t) + " " + a + " WHERE ";
@@ -379,18 +384,16 @@ std::vector<RowQuery> BackupGraph::queries() const {
         std::string not_before;
         for (std::size_t e = 0; e < table.edges.size(); ++e) {
             const std::string exists = edge_exists(t, table.edges[e], a, depth);
-            out.push_back(
-                {t, static_cast<int>(e), false,
-                 select + key_text(table.edges[e], a) + from_clause + exists + not_before});
+            out.push_back({t, static_cast<int>(e), false,
+                           select + key_of(table.edges[e]) + from_clause + exists + not_before});
             not_before += " AND NOT " + exists;
         }
         if (base_condition(t, a, depth) == "true") continue;  // every row is in already
         std::string not_base = " AND NOT " + base_condition(t, a, depth);
         for (std::size_t s = 0; s < table.self_edges.size(); ++s) {
             const std::string exists = self_exists(t, table.self_edges[s], a, depth);
-            out.push_back(
-                {t, static_cast<int>(s), true,
-                 select + key_text(table.self_edges[s], a) + from_clause + exists + not_base});
+            out.push_back({t, static_cast<int>(s), true,
+                           select + key_of(table.self_edges[s]) + from_clause + exists + not_base});
             not_base += " AND NOT " + exists;
         }
     }

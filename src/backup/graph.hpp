@@ -64,7 +64,8 @@ class BackupGraph {
 
     const std::vector<GraphTable>& tables() const { return tables_; }
     // The queries, in file order: parents always before the rows that reference them.
-    std::vector<RowQuery> queries() const;
+    // rows_only: the same rows without their JSON (for row locks).
+    std::vector<RowQuery> queries(bool rows_only = false) const;
     // The header's table list.
     std::vector<BackupTable> header_tables() const;
     // The SQL type of the source's key (for the ids parameter).
