@@ -51,6 +51,29 @@ SELECT pg_temp.error_of($$SELECT batchguard.delete_with_backup('dp_parent', '{5}
 SELECT count(*) - :backups_before AS new_backups FROM batchguard.backups;
 SELECT count(*) AS parents FROM dp_parent;
 
+-- a cascading tree in the source itself, and a partitioned source: delete and restore
+CREATE TABLE dp_tree (id int PRIMARY KEY, up int REFERENCES dp_tree ON DELETE CASCADE, v text);
+INSERT INTO dp_tree VALUES (1, NULL, 'a'), (2, 1, 'b'), (3, 2, 'c'), (4, NULL, 'd'), (5, 4, 'e');
+SELECT * FROM batchguard.delete_preview('dp_tree', '{1}');
+SELECT r - 'backup' AS result, r -> 'backup' ->> 'backup_id' AS tree_backup
+  FROM batchguard.delete_with_backup('dp_tree', '{1}') r \gset
+SELECT :'result' AS result, (SELECT array_agg(id ORDER BY id) FROM dp_tree) AS left_in_tree;
+SELECT batchguard.restore_backup(:'tree_backup') -> 'inserted' AS inserted;
+SELECT array_agg(id || ':' || coalesce(up::text, '-') ORDER BY id) AS tree FROM dp_tree;
+CREATE TABLE dp_part (id int PRIMARY KEY, v text) PARTITION BY RANGE (id);
+CREATE TABLE dp_part1 PARTITION OF dp_part FOR VALUES FROM (0) TO (100);
+CREATE TABLE dp_part2 PARTITION OF dp_part FOR VALUES FROM (100) TO (200);
+CREATE TABLE dp_part_child (id int PRIMARY KEY, part_id int REFERENCES dp_part ON DELETE CASCADE);
+INSERT INTO dp_part VALUES (1, 'x'), (150, 'y'), (151, 'z');
+INSERT INTO dp_part_child VALUES (1, 1), (2, 150), (3, 151);
+SELECT r - 'backup' AS result, r -> 'backup' ->> 'backup_id' AS part_backup
+  FROM batchguard.delete_with_backup('dp_part', '{1,150}') r \gset
+SELECT :'result' AS result, (SELECT array_agg(id ORDER BY id) FROM dp_part) AS left_in_part;
+SELECT batchguard.restore_backup(:'part_backup') -> 'inserted' AS inserted;
+SELECT (SELECT array_agg(tableoid::regclass || ':' || id ORDER BY id) FROM dp_part) AS parts,
+       (SELECT array_agg(id ORDER BY id) FROM dp_part_child) AS children;
+DROP TABLE dp_tree, dp_part_child, dp_part;
+
 -- argument errors
 SELECT pg_temp.error_of($$SELECT * FROM batchguard.delete_preview(NULL, '{1}')$$);
 SELECT pg_temp.error_of($$SELECT * FROM batchguard.delete_preview('dp_parent', NULL)$$);
@@ -73,6 +96,7 @@ ROLLBACK;
 BEGIN READ ONLY;
 SELECT pg_temp.error_of($$SELECT batchguard.delete_with_backup('dp_parent', '{1}')$$);
 ROLLBACK;
+-- (two backups: the tree and the partitioned table above)
 SELECT count(*) AS parents, (SELECT count(*) - :backups_before FROM batchguard.backups) AS new_backups
   FROM dp_parent;
 

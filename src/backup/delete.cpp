@@ -148,13 +148,15 @@ BATCHGUARD_FUNCTION(batchguard_delete_with_backup) {
     // 1. Refuse what cannot be backed up faithfully; lock every row the delete reaches,
     //    parents first, so that no referencing row can be added until commit.
     std::string delete_sql;
+    std::int64_t selected = 0;  // source rows selected by ids (not reached through a tree)
     {
         pg::SpiSession spi(pg::SpiSession::Access::kReadWrite, pg::SpiSession::Identity::kAsCaller);
         const BackupGraph graph = BackupGraph::build(spi, source, true, true, GraphMode::kDelete);
         require_fully_visible(spi, graph);
         for (const RowQuery& q : graph.queries(true)) {
             pg::check_for_interrupts();
-            run_dynamic(locking(q), {{TEXTARRAYOID, pg::Arg::of(ids)}}, false);
+            pg::Rows locked = run_dynamic(locking(q), {{TEXTARRAYOID, pg::Arg::of(ids)}}, false);
+            if (q.table == 0 && q.edge < 0) selected = locked.int8(0, 1).value();
         }
         delete_sql = graph.delete_sql();
     }
@@ -172,11 +174,13 @@ BATCHGUARD_FUNCTION(batchguard_delete_with_backup) {
         run_dynamic(delete_sql, {{TEXTARRAYOID, pg::Arg::of(ids)}}, false);
         deleted = static_cast<std::int64_t>(last_processed());
     }
-    if (deleted != exported.row_counts.front().second)
+    if (deleted != selected)
         throw Error(sqlstate::kObjectNotInPrerequisiteState,
                     "the rows to delete changed while delete_with_backup ran",
-                    "The backup holds " + std::to_string(exported.row_counts.front().second) +
-                        " rows of the source; the delete removed " + std::to_string(deleted) + ".",
+                    std::to_string(selected) +
+                        " rows of the source were locked and backed up; "
+                        "the delete removed " +
+                        std::to_string(deleted) + ".",
                     "Retry: nothing was deleted.");
 
     std::string tables = "{";
