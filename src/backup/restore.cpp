@@ -105,25 +105,54 @@ class TableRestore {
         std::vector<std::string> changed;
         for (const auto& c : changed_columns) changed.push_back(quote(c));
 
-        pg::Rows counts = run_dynamic(src() + "SELECT pg_catalog.count(*)::pg_catalog.int8, " +
-                                          (match_.empty() ? "0::pg_catalog.int8"
-                                                          : "pg_catalog.count(*) FILTER (WHERE " +
-                                                                exists() + ")::pg_catalog.int8") +
-                                          " FROM bg_src bg_s",
-                                      args(), true);
-        out.rows = counts.int8(0, 1).value();
-        const std::int64_t existing = counts.int8(0, 2).value();
-        out.inserted = out.rows - existing;
-        if (!changed.empty()) {
-            out.updated = existing;  // the old values of the SET NULL / SET DEFAULT columns
-        } else if (mode_ == OnConflict::kError) {
-            out.conflicts = existing;
-        } else if (mode_ == OnConflict::kSkip) {
-            out.skipped = existing;
-        } else {
-            out.updated = existing;
+        if (dry_run_) {
+            pg::Rows counts = run_dynamic(
+                src() + "SELECT pg_catalog.count(*)::pg_catalog.int8, " +
+                    (match_.empty()
+                         ? "0::pg_catalog.int8"
+                         : "pg_catalog.count(*) FILTER (WHERE " + exists() + ")::pg_catalog.int8") +
+                    " FROM bg_src bg_s",
+                args(), true);
+            out.rows = counts.int8(0, 1).value();
+            classify(out, counts.int8(0, 2).value(), !changed.empty());
+            return out;
         }
-        if (dry_run_) return out;
+        // One statement, one read of the backup: the UPDATE of existing rows (the old values
+        // of SET NULL / SET DEFAULT columns, or every column with 'update') and the INSERT
+        // of the others. Both see the rows as they were before the statement.
+        std::vector<std::string> set = changed;
+        if (set.empty() && mode_ == OnConflict::kUpdate)
+            for (const auto& c : insert_) {
+                bool skip = false;
+                for (const auto& k : match_) skip = skip || k == c;
+                for (const auto& i : identity_) skip = skip || i == c;
+                if (!skip) set.push_back(c);
+            }
+        const bool updating = !set.empty() && !match_.empty();
+        std::string sql = src();
+        if (updating)
+            sql += ", bg_upd AS (UPDATE " + name_ + " bg_t SET (" + join(set, "") + ") = ROW(" +
+                   join(set, "bg_s.") + ") FROM bg_src bg_s WHERE " + match() + " RETURNING 1)";
+        sql += ", bg_ins AS (INSERT INTO " + name_ + " (" + join(insert_, "") +
+               ") OVERRIDING SYSTEM VALUE SELECT " + join(insert_, "bg_s.") + " FROM bg_src bg_s" +
+               (match_.empty() ? "" : " WHERE NOT " + exists()) + " RETURNING 1)";
+        sql +=
+            " SELECT (SELECT pg_catalog.count(*) FROM bg_src)::pg_catalog.int8,"
+            " (SELECT pg_catalog.count(*) FROM bg_ins)::pg_catalog.int8";
+        try {
+            pg::Rows counts = run_dynamic(sql, args(), false);
+            out.rows = counts.int8(0, 1).value();
+            const std::int64_t inserted = counts.int8(0, 2).value();
+            classify(out, out.rows - inserted, !changed.empty());
+        } catch (const pg::PgError& e) {
+            if (e.data()->sqlerrcode != ERRCODE_UNIQUE_VIOLATION) throw;
+            throw Error(sqlstate::kUniqueViolation,
+                        "the backup conflicts with rows that cannot be restored over",
+                        "Rows with the same keys exist but are not visible to you, or another "
+                        "unique constraint conflicts.",
+                        {});
+        }
+        // The statement ran; the error aborts the caller's transaction (or savepoint) with it.
         if (out.conflicts > 0)
             throw Error(sqlstate::kUniqueViolation,
                         std::to_string(out.conflicts) + " rows of table " + table_.name +
@@ -131,23 +160,25 @@ class TableRestore {
                         "Nothing was restored.",
                         "on_conflict => 'skip' keeps the existing rows, 'update' overwrites "
                         "them.");
-        if (existing > 0 && !changed.empty()) update(changed);
-        if (existing > 0 && changed.empty() && mode_ == OnConflict::kUpdate) {
-            std::vector<std::string> set;
-            for (const auto& c : insert_) {
-                bool skip = false;
-                for (const auto& k : match_) skip = skip || k == c;
-                for (const auto& i : identity_) skip = skip || i == c;
-                if (!skip) set.push_back(c);
-            }
-            if (!set.empty()) update(set);
-        }
-        if (out.inserted > 0) insert();
         if (out.inserted > 0) move_sequences();
         return out;
     }
 
   private:
+    // Splits rows into inserted and existing; existing rows are updated (old values of a
+    // SET NULL / SET DEFAULT), conflicts, skipped or updated by on_conflict.
+    void classify(TableOutcome& out, std::int64_t existing, bool changed) const {
+        out.inserted = out.rows - existing;
+        if (changed)
+            out.updated = existing;
+        else if (mode_ == OnConflict::kError)
+            out.conflicts = existing;
+        else if (mode_ == OnConflict::kSkip)
+            out.skipped = existing;
+        else
+            out.updated = existing;
+    }
+
     void resolve(pg::SpiSession& spi) {
         pg::Rows t = spi.execute(resolve_table, {pg::Arg::text(table_.name)});
         if (t.empty())
@@ -237,30 +268,6 @@ class TableRestore {
 
     std::string exists() const {
         return "EXISTS (SELECT 1 FROM " + name_ + " bg_t WHERE " + match() + ")";
-    }
-
-    void update(const std::vector<std::string>& columns) {
-        if (match_.empty()) return;
-        run_dynamic(src() + "UPDATE " + name_ + " bg_t SET (" + join(columns, "") + ") = ROW(" +
-                        join(columns, "bg_s.") + ") FROM bg_src bg_s WHERE " + match(),
-                    args(), false);
-    }
-
-    void insert() {
-        const std::string sql = src() + "INSERT INTO " + name_ + " (" + join(insert_, "") +
-                                ") OVERRIDING SYSTEM VALUE SELECT " + join(insert_, "bg_s.") +
-                                " FROM bg_src bg_s" +
-                                (match_.empty() ? "" : " WHERE NOT " + exists());
-        try {
-            run_dynamic(sql, args(), false);
-        } catch (const pg::PgError& e) {
-            if (e.data()->sqlerrcode != ERRCODE_UNIQUE_VIOLATION) throw;
-            throw Error(sqlstate::kUniqueViolation,
-                        "the backup conflicts with rows that cannot be restored over",
-                        "Rows with the same keys exist but are not visible to you, or another "
-                        "unique constraint conflicts.",
-                        {});
-        }
     }
 
     // Identity and serial columns: the sequence moves past the restored values.
