@@ -126,6 +126,16 @@ SELECT pg_temp.error_of(format('SELECT batchguard.restore_backup(%L)', :'bid'));
 SELECT batchguard.restore_backup(:'bid', 'skip', true) -> 'skipped' AS dry_run_in_read_only;
 ROLLBACK;
 
+-- an expired backup is not restored (the rows of conversation 4 stay deleted)
+SELECT batchguard.delete_with_backup('dr_conv', '{4}', retention => '1 second') -> 'deleted' AS deleted;
+SELECT backup_id AS bid4 FROM batchguard.backups WHERE row_counts ->> 'public.dr_conv' = '1'
+   AND expires_at - created_at = interval '1 second' \gset
+SELECT pg_sleep(1.2);
+SELECT replace(pg_temp.error_of(format('SELECT batchguard.restore_backup(%L)', :'bid4')), :'bid4', '<id>');
+SELECT replace(pg_temp.error_of(format('SELECT batchguard.restore_backup(%L, %L, true)', :'bid4', 'skip')),
+               :'bid4', '<id>');
+SELECT count(*) AS conv_4 FROM dr_conv WHERE id = 4;
+
 -- the audit trail: every delete with backup, restore and download, readable by the owner
 SELECT length(batchguard.read_backup(:'bid')) > 0 AS downloaded;
 SELECT action, count(*) FROM batchguard.audit WHERE audit_id > :audit_start
