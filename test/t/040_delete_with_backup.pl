@@ -119,4 +119,15 @@ $node->safe_psql('postgres', q{
 $node->safe_psql('postgres', "SELECT batchguard.restore_backup('$backup', 'skip')");
 is($node->safe_psql('postgres', $all_there), 't', 'the chunk backups restore every row as it was');
 
+# 5. A backup whose file is gone (a replica, a restored dump): restore_backup says so and
+# restores nothing.
+my $gone = $node->safe_psql('postgres',
+    "SELECT r -> 'backup' ->> 'backup_id' FROM batchguard.delete_with_backup('conv', '{10}') r");
+my $dboid = $node->safe_psql('postgres', "SELECT oid FROM pg_database WHERE datname = current_database()");
+my $xid = $node->safe_psql('postgres', "SELECT creating_xid FROM batchguard.backups WHERE backup_id = '$gone'");
+unlink($node->data_dir . "/pg_batchguard/$dboid/$gone-$xid.jsonl.zst") or die "unlink: $!";
+like(error_of("SELECT batchguard.restore_backup('$gone')"), qr/the file of backup .* is missing/,
+    'a missing file: a clear error');
+is($node->safe_psql('postgres', 'SELECT count(*) FROM conv WHERE id = 10'), '0', 'and nothing restored');
+
 done_testing();
