@@ -10,7 +10,8 @@ OBJS = $(SRCS:.cpp=.o)
 
 # The install script is the schema followed by each feature's SQL, in this order.
 INSTALL_SQL = src/schema.sql src/identity/identity.sql src/checkpoint/checkpoint.sql \
-              src/checkpoint/leases.sql src/worker/worker.sql src/backup/backup.sql
+              src/checkpoint/leases.sql src/worker/worker.sql src/backup/backup.sql \
+              src/backup/delete.sql
 DATA_built  = $(EXTENSION)--$(EXTVERSION).sql
 DATA        = $(wildcard $(EXTENSION)--*--*.sql)
 
@@ -25,7 +26,9 @@ TAP_TESTS   := $(if $(PROVE_TESTS),1)
 
 SHLIB_LINK   = -lzstd -lstdc++
 PG_CPPFLAGS  = -Isrc -isystem $(shell $(PG_CONFIG) --includedir-server)
-PG_CXXFLAGS  = -std=c++20 -fPIC -Wall -Wextra -Wno-missing-field-initializers $(if $(WERROR),-Werror)
+# -MMD: an object is rebuilt when a header it includes changes (PGXS tracks only sources).
+PG_CXXFLAGS  = -std=c++20 -fPIC -MMD -MP -Wall -Wextra -Wno-missing-field-initializers \
+               $(if $(WERROR),-Werror)
 
 # Debian's PGXS would also compile every source to LLVM bitcode for JIT, without our
 # C++ flags; the extension's functions are not JIT-inlinable anyway.
@@ -40,4 +43,6 @@ src/core/%.o: override CXXFLAGS += -DBATCHGUARD_CORE
 $(DATA_built): $(INSTALL_SQL)
 	cat $^ > $@
 
-EXTRA_CLEAN = $(DATA_built) output_iso tmp_check
+EXTRA_CLEAN = $(DATA_built) $(OBJS:.o=.d) output_iso tmp_check
+
+-include $(OBJS:.o=.d)

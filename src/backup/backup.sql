@@ -19,7 +19,10 @@ CREATE TABLE batchguard.backups (
     -- the file is <backup_directory>/<database oid>/<backup_id>-<creating_xid>.jsonl.zst
     creating_xid       xid8 NOT NULL,
     include_children   boolean NOT NULL,
-    format_version     integer NOT NULL
+    format_version     integer NOT NULL,
+    -- delete_with_backup: per table, what the delete did to the rows (delete, set null,
+    -- set default) and the columns it changed; NULL for export_backup
+    delete_actions     jsonb
 );
 CREATE INDEX ON batchguard.backups (owner, created_at);
 CREATE INDEX ON batchguard.backups (expires_at) WHERE NOT legal_hold;

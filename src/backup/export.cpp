@@ -51,12 +51,14 @@ pg::Statement usage_sql{
 pg::Statement insert_sql{
     "INSERT INTO batchguard.backups AS b (backup_id, owner, label, source_table, tables,"
     "       row_counts, total_rows, compressed_bytes, uncompressed_bytes, file_sha256,"
-    "       body_sha256, created_at, expires_at, creating_xid, include_children, format_version)"
+    "       body_sha256, created_at, expires_at, creating_xid, include_children, format_version,"
+    "       delete_actions)"
     " VALUES ($1::pg_catalog.uuid, $2, $3, $4, $5, $6::pg_catalog.jsonb, $7, $8, $9, $10, $11,"
-    "         $12, $13, $14::pg_catalog.text::pg_catalog.xid8, $15, $16)"
+    "         $12, $13, $14::pg_catalog.text::pg_catalog.xid8, $15, $16,"
+    "         $17::pg_catalog.jsonb)"
     " RETURNING b",
     {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTARRAYOID, TEXTOID, INT8OID, INT8OID, INT8OID, TEXTOID,
-     TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID, BOOLOID, INT4OID}};
+     TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID, BOOLOID, INT4OID, TEXTOID}};
 
 // Per-backend quota state of the running export.
 struct Quota {
@@ -288,11 +290,13 @@ ExportResult export_backup(const ExportRequest& request) {
     ExportResult result;
     result.backup_id = header.backup_id;
     std::vector<std::string> table_names;
+    std::string actions_json;  // for_delete: {"table": {"action": ..., "columns": [...]}}
     {
         pg::SpiSession spi(pg::SpiSession::Access::kReadOnly, pg::SpiSession::Identity::kAsCaller);
         progress.set_phase(ExportPhase::kPlanning);
-        const BackupGraph graph = BackupGraph::build(spi, request.source, request.ids.has_value(),
-                                                     request.include_children);
+        const BackupGraph graph = BackupGraph::build(
+            spi, request.source, request.ids.has_value(), request.include_children,
+            request.for_delete ? GraphMode::kDelete : GraphMode::kExport);
         header.tables = graph.header_tables();
         header.source = header.tables.front().name;
         writer.line(header_line(header) + "\n");
@@ -312,6 +316,24 @@ ExportResult export_backup(const ExportRequest& request) {
             result.row_counts.emplace_back(graph.tables()[i].name, counts[i]);
             result.total_rows += counts[i];
             table_names.push_back(graph.tables()[i].name);
+        }
+        if (request.for_delete) {
+            actions_json = "{";
+            for (std::size_t i = 0; i < graph.tables().size(); ++i) {
+                const GraphTable& t = graph.tables()[i];
+                result.actions.push_back(t.action);
+                if (i > 0) actions_json += ",";
+                append_json_string(actions_json, t.name);
+                actions_json += ":{\"action\":";
+                append_json_string(actions_json, t.action);
+                actions_json += ",\"columns\":[";
+                for (std::size_t c = 0; c < t.changed_columns.size(); ++c) {
+                    if (c > 0) actions_json += ",";
+                    append_json_string(actions_json, t.changed_columns[c]);
+                }
+                actions_json += "]}";
+            }
+            actions_json += "}";
         }
     }
 
@@ -343,7 +365,8 @@ ExportResult export_backup(const ExportRequest& request) {
              pg::Arg::text(file.sha256_hex()), pg::Arg::text(trailer.body_sha256),
              pg::Arg::of(TimestampTzGetDatum(created_at)),
              pg::Arg::of(TimestampTzGetDatum(expires_at)), pg::Arg::text(std::to_string(xid)),
-             pg::Arg::boolean(request.include_children), pg::Arg::int4(kBackupFormatVersion)});
+             pg::Arg::boolean(request.include_children), pg::Arg::int4(kBackupFormatVersion),
+             request.for_delete ? pg::Arg::text(actions_json) : pg::Arg::null()});
         result.row = rows.datum_for_caller(0, 1).value();
         BackupRecord record;
         record.backup_id = header.backup_id;

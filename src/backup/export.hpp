@@ -18,6 +18,7 @@ struct ExportRequest {
     bool include_children = true;
     std::optional<Datum> retention;  // interval; nullopt = batchguard.backup_retention
     std::optional<std::string> label;
+    bool for_delete = false;  // follow what a DELETE of the source rows removes or changes
 };
 
 struct ExportResult {
@@ -25,6 +26,7 @@ struct ExportResult {
     Datum row = 0;  // the batchguard.backups row, in the caller's memory context
     std::vector<std::pair<std::string, std::int64_t>> row_counts;
     std::int64_t total_rows = 0;
+    std::vector<std::string> actions;  // for_delete: per table, in row_counts' order
 };
 
 // Runs the export with the caller's privileges and row security; raises on any failure

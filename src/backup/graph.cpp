@@ -51,7 +51,8 @@ pg::Statement references_to{
     "               FROM pg_catalog.unnest(c.conpfeqop) WITH ORDINALITY AS k(op, i)"
     "               JOIN pg_catalog.pg_operator o ON o.oid = k.op"
     "               JOIN pg_catalog.pg_namespace s ON s.oid = o.oprnamespace"
-    "              ORDER BY k.i)"
+    "              ORDER BY k.i),"
+    "       c.confdeltype::pg_catalog.text"
     "  FROM pg_catalog.pg_constraint c"
     " WHERE c.contype = 'f' AND c.conparentid = 0"
     "   AND (c.confrelid = $1"
@@ -106,10 +107,49 @@ GraphTable describe(pg::SpiSession& spi, Oid relid, char& relkind) {
     return t;
 }
 
+// Deleting: a table's action is its strongest incoming reference (CASCADE, then RESTRICT /
+// NO ACTION, then SET NULL, then SET DEFAULT); only the references of that action are
+// kept, so the table's rows are exactly those that action touches.
+void classify_for_delete(GraphTable& t) {
+    auto has = [&](auto pred) {
+        for (const auto* edges : {&t.edges, &t.self_edges})
+            for (const GraphEdge& e : *edges)
+                if (pred(e.on_delete)) return true;
+        return false;
+    };
+    auto keep = [&](auto pred) {
+        for (auto* edges : {&t.edges, &t.self_edges}) {
+            std::vector<GraphEdge> kept;
+            for (GraphEdge& e : *edges)
+                if (pred(e.on_delete)) kept.push_back(std::move(e));
+            *edges = std::move(kept);
+        }
+    };
+    auto is = [](char c) { return [c](char a) { return a == c; }; };
+    auto blocks = [](char a) { return a == 'a' || a == 'r'; };
+    if (has(is('c'))) {
+        t.action = "delete";
+        keep(is('c'));
+    } else if (has(blocks)) {
+        t.action = "restrict";
+        keep(blocks);
+    } else if (has(is('n'))) {
+        t.action = "set null";
+        keep(is('n'));
+    } else {
+        t.action = "set default";
+        keep(is('d'));
+    }
+    if (t.action == "set null" || t.action == "set default")
+        for (const GraphEdge& e : t.edges)
+            for (const auto& c : e.raw_columns) t.changed_columns.push_back(c);
+}
+
 }  // namespace
 
 BackupGraph BackupGraph::build(pg::SpiSession& spi, Oid source, bool have_ids,
-                               bool include_children) {
+                               bool include_children, GraphMode mode) {
+    const bool deleting = mode != GraphMode::kExport;
     std::vector<Discovered> found;
     std::map<Oid, int> index_of;
     auto add = [&](Oid relid) {
@@ -147,31 +187,50 @@ BackupGraph BackupGraph::build(pg::SpiSession& spi, Oid source, bool have_ids,
                                "[])";
     }
 
-    // Breadth first through the tables that reference what is already found.
-    for (std::size_t next = 0; include_children && next < found.size(); ++next) {
-        const Oid parent = found[next].table.relid;
-        pg::Rows refs = spi.execute(references_to, {pg::Arg::of(ObjectIdGetDatum(parent))});
-        struct Ref {
-            Oid child;
-            GraphEdge edge;
-        };
-        std::vector<Ref> list;
-        for (std::uint64_t r = 0; r < refs.size(); ++r) {
-            pg::check_for_interrupts();
-            Ref ref;
-            ref.child = DatumGetObjectId(refs.datum(r, 1).value());
-            ref.edge.constraint = refs.text(r, 2).value();
-            ref.edge.raw_columns = strings_of(refs, r, 3);
-            ref.edge.raw_parent_columns = strings_of(refs, r, 4);
-            ref.edge.operators = strings_of(refs, r, 5);
-            list.push_back(std::move(ref));
-        }
-        for (Ref& ref : list) {
-            for (const auto& c : ref.edge.raw_columns) ref.edge.columns.push_back(quote(c));
-            for (const auto& c : ref.edge.raw_parent_columns)
-                ref.edge.parent_columns.push_back(quote(c));
-            if (!index_of.count(ref.child)) add(ref.child);
-            found[index_of[ref.child]].raw_edges.push_back({parent, std::move(ref.edge)});
+    // Breadth first through the tables that reference what is already found. Deleting,
+    // only the source and tables reached through ON DELETE CASCADE are followed further
+    // (repeated until nothing changes: a cascade can reach a table after it was passed).
+    std::vector<bool> expanded;
+    auto cascades_into = [&](std::size_t i) {
+        if (i == 0 || !deleting) return true;
+        for (const auto& e : found[i].raw_edges)
+            if (e.edge.on_delete == 'c') return true;
+        return false;
+    };
+    for (bool changed = true; include_children && changed;) {
+        changed = false;
+        for (std::size_t next = 0; next < found.size(); ++next) {
+            if (expanded.size() < found.size()) expanded.resize(found.size(), false);
+            if (expanded[next] || !cascades_into(next)) continue;
+            expanded[next] = true;
+            changed = true;
+            const Oid parent = found[next].table.relid;
+            pg::Rows refs = spi.execute(references_to, {pg::Arg::of(ObjectIdGetDatum(parent))});
+            struct Ref {
+                Oid child;
+                GraphEdge edge;
+            };
+            std::vector<Ref> list;
+            for (std::uint64_t r = 0; r < refs.size(); ++r) {
+                pg::check_for_interrupts();
+                Ref ref;
+                ref.child = DatumGetObjectId(refs.datum(r, 1).value());
+                ref.edge.constraint = refs.text(r, 2).value();
+                ref.edge.raw_columns = strings_of(refs, r, 3);
+                ref.edge.raw_parent_columns = strings_of(refs, r, 4);
+                ref.edge.operators = strings_of(refs, r, 5);
+                ref.edge.on_delete = refs.text(r, 6).value().at(0);
+                const bool blocks = ref.edge.on_delete == 'a' || ref.edge.on_delete == 'r';
+                if (mode == GraphMode::kDelete && blocks) continue;  // the delete fails on these
+                list.push_back(std::move(ref));
+            }
+            for (Ref& ref : list) {
+                for (const auto& c : ref.edge.raw_columns) ref.edge.columns.push_back(quote(c));
+                for (const auto& c : ref.edge.raw_parent_columns)
+                    ref.edge.parent_columns.push_back(quote(c));
+                if (!index_of.count(ref.child)) add(ref.child);
+                found[index_of[ref.child]].raw_edges.push_back({parent, std::move(ref.edge)});
+            }
         }
     }
 
@@ -212,6 +271,13 @@ BackupGraph BackupGraph::build(pg::SpiSession& spi, Oid source, bool have_ids,
         }
         GraphTable t = std::move(d.table);
         t.relid = found[order[i]].table.relid;
+        if (deleting && i > 0) classify_for_delete(t);
+        if (deleting && i == 0) {  // the source: only cascading trees go with it
+            std::vector<GraphEdge> kept;
+            for (GraphEdge& e : t.self_edges)
+                if (e.on_delete == 'c') kept.push_back(std::move(e));
+            t.self_edges = std::move(kept);
+        }
         graph.tables_.push_back(std::move(t));
     }
     // `FROM ONLY` for plain tables (inheritance children are separate tables).
@@ -296,10 +362,15 @@ std::string BackupGraph::key_text(const GraphEdge& edge, const std::string& alia
     return out + ")::pg_catalog.text";
 }
 
-std::vector<RowQuery> BackupGraph::queries() const {
+std::vector<RowQuery> BackupGraph::queries(bool rows_only) const {
     std::vector<RowQuery> out;
     const std::string a = "bg_row";
-    const std::string select = "SELECT pg_catalog.row_to_json(" + a + ")::pg_catalog.text, ";
+    const std::string select = rows_only
+                                   ? "SELECT NULL::pg_catalog.text, "
+                                   : "SELECT pg_catalog.row_to_json(" + a + ")::pg_catalog.text, ";
+    auto key_of = [&](const GraphEdge& edge) {
+        return rows_only ? std::string("NULL::pg_catalog.text") : key_text(edge, a);
+    };
     for (int t = 0; t < static_cast<int>(tables_.size()); ++t) {
         const GraphTable& table = tables_[t];
         const std::string from_clause = " FROM " + from(t) + " " + a + " WHERE ";
@@ -313,22 +384,25 @@ std::vector<RowQuery> BackupGraph::queries() const {
         std::string not_before;
         for (std::size_t e = 0; e < table.edges.size(); ++e) {
             const std::string exists = edge_exists(t, table.edges[e], a, depth);
-            out.push_back(
-                {t, static_cast<int>(e), false,
-                 select + key_text(table.edges[e], a) + from_clause + exists + not_before});
+            out.push_back({t, static_cast<int>(e), false,
+                           select + key_of(table.edges[e]) + from_clause + exists + not_before});
             not_before += " AND NOT " + exists;
         }
         if (base_condition(t, a, depth) == "true") continue;  // every row is in already
         std::string not_base = " AND NOT " + base_condition(t, a, depth);
         for (std::size_t s = 0; s < table.self_edges.size(); ++s) {
             const std::string exists = self_exists(t, table.self_edges[s], a, depth);
-            out.push_back(
-                {t, static_cast<int>(s), true,
-                 select + key_text(table.self_edges[s], a) + from_clause + exists + not_base});
+            out.push_back({t, static_cast<int>(s), true,
+                           select + key_of(table.self_edges[s]) + from_clause + exists + not_base});
             not_base += " AND NOT " + exists;
         }
     }
     return out;
+}
+
+std::string BackupGraph::delete_sql() const {
+    int depth = 0;
+    return "DELETE FROM " + from(0) + " bg_row WHERE " + base_condition(0, "bg_row", depth);
 }
 
 std::vector<BackupTable> BackupGraph::header_tables() const {

@@ -22,7 +22,14 @@ struct GraphEdge {
     std::vector<std::string> parent_columns;  // quoted column names on the referenced side
     std::vector<std::string> raw_columns, raw_parent_columns;  // unquoted, for the header
     std::vector<std::string> operators;                        // OPERATOR(schema.=) per column pair
+    char on_delete = 'a';  // pg_constraint.confdeltype: a r c n d
 };
+
+// How the graph follows foreign keys. kExport: every reference, recursively. kDelete: what
+// a plain DELETE of the source rows removes (CASCADE, followed recursively) or changes
+// (SET NULL / SET DEFAULT, not followed further). kPreview: kDelete plus the tables whose
+// RESTRICT / NO ACTION references would make the delete fail.
+enum class GraphMode { kExport, kDelete, kPreview };
 
 struct GraphTable {
     Oid relid = InvalidOid;
@@ -32,6 +39,9 @@ struct GraphTable {
     std::vector<std::string> key_types;    // format_type of each key column
     std::vector<GraphEdge> edges;          // foreign keys to tables earlier in the order
     std::vector<GraphEdge> self_edges;     // foreign keys to itself (trees)
+    // kDelete / kPreview: "delete", "set null", "set default" or "restrict".
+    std::string action = "delete";
+    std::vector<std::string> changed_columns;  // SET NULL / SET DEFAULT: the columns, unquoted
 };
 
 // One query of the export: the rows of `table` reached through `edge` (-1: the source
@@ -47,11 +57,15 @@ struct RowQuery {
 class BackupGraph {
   public:
     // Reads the catalogs. `ids` given: the source needs a single-column primary key.
-    static BackupGraph build(pg::SpiSession& spi, Oid source, bool have_ids, bool include_children);
+    static BackupGraph build(pg::SpiSession& spi, Oid source, bool have_ids, bool include_children,
+                             GraphMode mode = GraphMode::kExport);
+    // DELETE of the selected source rows ($1: the ids).
+    std::string delete_sql() const;
 
     const std::vector<GraphTable>& tables() const { return tables_; }
     // The queries, in file order: parents always before the rows that reference them.
-    std::vector<RowQuery> queries() const;
+    // rows_only: the same rows without their JSON (for row locks).
+    std::vector<RowQuery> queries(bool rows_only = false) const;
     // The header's table list.
     std::vector<BackupTable> header_tables() const;
     // The SQL type of the source's key (for the ids parameter).

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# delete_with_backup / restore_backup benchmark (issue 5), on 100,000 conversations with 5
+# turns each by default, each measurement on a fresh copy of the same database:
+#   delete_with_backup                 vs  export_backup + DELETE, measured separately
+#   restore_backup                     vs  psql --single-transaction of pg_dump --data-only --inserts
+#   restore_backup                     vs  pg_restore of a custom-format data-only dump
+# Prints medians of BENCH_ROUNDS rounds and their ratios. Usage:
+#   bench/delete.sh [parents]     (env: BENCH_ROUNDS=3, BENCH_PORT, BG_PGBIN)
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+source "$root/scripts/lib.sh"
+parents=${1:-100000}
+rounds=${BENCH_ROUNDS:-3}
+work=$(bg_workdir)
+cluster="$work/cluster"
+port=${BENCH_PORT:-$(bg_free_port 55432)}
+trap 'bg_stop_cluster "$cluster"; rm -rf "$work"' EXIT
+cd "$work"
+bg_start_cluster "$cluster" "$port" "shared_buffers = '256MB'" "max_wal_size = '4GB'"
+psql() { bg_as_postgres "$BG_PGBIN/psql" -h "$cluster" -p "$port" -X -q -v ON_ERROR_STOP=1 "$@"; }
+now_ms() { date +%s%3N; }
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+fresh() { psql -d postgres -c "DROP DATABASE IF EXISTS b" -c "CREATE DATABASE b TEMPLATE tpl"; }
+
+echo "loading $parents conversations x 5 turns"
+psql -d postgres -c "CREATE DATABASE tpl"
+psql -d tpl <<SQL
+CREATE EXTENSION pg_batchguard;
+CREATE TABLE conv (id bigint PRIMARY KEY, owner text, title text, created timestamptz DEFAULT now());
+CREATE TABLE turn (id bigint PRIMARY KEY, conv_id bigint NOT NULL REFERENCES conv ON DELETE CASCADE,
+                   role text, body text, tokens int);
+CREATE INDEX ON turn (conv_id);
+INSERT INTO conv (id, owner, title) SELECT g, 'user' || (g % 100), 'conversation ' || g
+  FROM generate_series(1, $parents) g;
+INSERT INTO turn SELECT g, (g - 1) / 5 + 1, CASE WHEN g % 2 = 0 THEN 'user' ELSE 'assistant' END,
+       repeat('lorem ipsum ', 8) || g, g % 500 FROM generate_series(1, $parents * 5) g;
+VACUUM ANALYZE;
+SQL
+bg_as_postgres "$BG_PGBIN/pg_dump" -h "$cluster" -p "$port" -d tpl --data-only --inserts -t conv -t turn -f "$work/inserts.sql"
+bg_as_postgres "$BG_PGBIN/pg_dump" -h "$cluster" -p "$port" -d tpl --data-only -Fc -t conv -t turn -f "$work/data.dump"
+
+ids="ARRAY(SELECT id::text FROM conv)"
+declare -a dwb sep rst ins pgr
+for ((r = 1; r <= rounds; r++)); do
+    fresh; psql -d b -c CHECKPOINT
+    t0=$(now_ms); psql -d b -c "SELECT batchguard.delete_with_backup('conv', $ids) IS NOT NULL" >/dev/null; t1=$(now_ms)
+    dwb+=($((t1 - t0)))
+    backup=$(psql -d b -At -c "SELECT backup_id FROM batchguard.backups")
+    t0=$(now_ms); psql -d b -c "SELECT batchguard.restore_backup('$backup') IS NOT NULL" >/dev/null; t1=$(now_ms)
+    rst+=($((t1 - t0)))
+
+    fresh; psql -d b -c CHECKPOINT
+    t0=$(now_ms); psql -d b -c "SELECT batchguard.export_backup('conv', $ids) IS NOT NULL" >/dev/null; t1=$(now_ms)
+    psql -d b -c "DELETE FROM batchguard.backups"  # keep the quota out of it
+    t2=$(now_ms); psql -d b -c "DELETE FROM conv WHERE id = ANY ($ids::bigint[])"; t3=$(now_ms)
+    sep+=($((t1 - t0 + t3 - t2)))
+    t0=$(now_ms); psql -d b --single-transaction -f "$work/inserts.sql" >/dev/null; t1=$(now_ms)
+    ins+=($((t1 - t0)))
+    psql -d b -c "TRUNCATE turn, conv"
+    t0=$(now_ms); bg_as_postgres "$BG_PGBIN/pg_restore" -h "$cluster" -p "$port" -d b --single-transaction "$work/data.dump"; t1=$(now_ms)
+    pgr+=($((t1 - t0)))
+done
+m_dwb=$(printf '%s\n' "${dwb[@]}" | median); m_sep=$(printf '%s\n' "${sep[@]}" | median)
+m_rst=$(printf '%s\n' "${rst[@]}" | median); m_ins=$(printf '%s\n' "${ins[@]}" | median)
+m_pgr=$(printf '%s\n' "${pgr[@]}" | median)
+echo "rows: $parents conversations + $((parents * 5)) turns; medians of $rounds rounds (ms)"
+echo "delete_with_backup                 $m_dwb"
+echo "export_backup + DELETE, separately $m_sep   ratio $(awk "BEGIN {printf \"%.2f\", $m_dwb / $m_sep}")x (target <= 1.5)"
+echo "restore_backup                     $m_rst"
+echo "psql -1 of pg_dump --inserts       $m_ins   restore/replay $(awk "BEGIN {printf \"%.2f\", $m_rst / $m_ins}")x (target <= 1.0)"
+echo "pg_restore -1 (custom, data only)  $m_pgr   restore/pg_restore $(awk "BEGIN {printf \"%.2f\", $m_rst / $m_pgr}")x"

@@ -1,0 +1,38 @@
+-- Deletes with backup, delete previews and restores (issue 5).
+
+CREATE FUNCTION batchguard.delete_preview(source regclass, ids text[])
+    RETURNS TABLE(table_name text, action text, "rows" bigint, estimated_bytes bigint)
+    LANGUAGE c STABLE PARALLEL UNSAFE ROWS 10
+    AS 'MODULE_PATHNAME', 'batchguard_delete_preview';
+COMMENT ON FUNCTION batchguard.delete_preview(regclass, text[]) IS
+    'Per table, the rows a plain DELETE of ids would remove (delete) or change (set null, '
+    'set default), and the references that would make it fail (restrict); changes nothing';
+
+CREATE FUNCTION batchguard.delete_with_backup(source regclass, ids text[],
+                                              retention interval DEFAULT NULL,
+                                              label text DEFAULT NULL)
+    RETURNS jsonb
+    LANGUAGE c VOLATILE PARALLEL UNSAFE
+    AS 'MODULE_PATHNAME', 'batchguard_delete_with_backup';
+COMMENT ON FUNCTION batchguard.delete_with_backup(regclass, text[], interval, text) IS
+    'Backs up what a DELETE of ids removes or changes, then deletes it, in the caller''s '
+    'transaction; returns the backup row and the rows per table';
+
+CREATE FUNCTION batchguard.restore_backup(backup_id uuid, on_conflict text DEFAULT 'error',
+                                          dry_run boolean DEFAULT false)
+    RETURNS jsonb
+    LANGUAGE c VOLATILE PARALLEL UNSAFE
+    AS 'MODULE_PATHNAME', 'batchguard_restore_backup';
+COMMENT ON FUNCTION batchguard.restore_backup(uuid, text, boolean) IS
+    'Puts the rows of the caller''s backup back (parents first), with the caller''s '
+    'privileges; on_conflict error, skip or update; dry_run only counts';
+
+CREATE PROCEDURE batchguard.purge_with_backup(job_id text, source regclass, ids text[] DEFAULT NULL,
+                                              chunk_size integer DEFAULT 1000,
+                                              retention interval DEFAULT NULL,
+                                              all_rows boolean DEFAULT false)
+    LANGUAGE c
+    AS 'MODULE_PATHNAME', 'batchguard_purge_with_backup';
+COMMENT ON PROCEDURE batchguard.purge_with_backup(text, regclass, text[], integer, interval, boolean) IS
+    'Deletes ids (or all_rows) of source in chunks, each backed up and deleted in its own '
+    'transaction and checkpointed as an item of batch job_id; CALL it again to resume';

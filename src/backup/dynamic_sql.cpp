@@ -1,0 +1,44 @@
+#include "backup/dynamic_sql.hpp"
+
+#include "core/error.hpp"
+#include "pg/guard.hpp"
+
+namespace batchguard::backup {
+
+pg::Rows run_dynamic(const std::string& sql, const std::vector<DynamicArg>& args, bool read_only) {
+    std::vector<Oid> types;
+    std::vector<Datum> values;
+    std::vector<char> nulls;
+    for (const DynamicArg& a : args) {
+        types.push_back(a.type);
+        values.push_back(a.value.value);
+        nulls.push_back(a.value.is_null ? 'n' : ' ');
+    }
+    nulls.push_back('\0');
+    const int n = static_cast<int>(args.size());
+    pg::pg_call([&] {
+        const int rc = SPI_execute_with_args(sql.c_str(), n, types.data(), values.data(),
+                                             nulls.data(), read_only, 0);
+        if (rc < 0) elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(rc));
+    });
+    return pg::Rows(SPI_tuptable, SPI_processed);
+}
+
+std::uint64_t last_processed() { return SPI_processed; }
+
+Datum jsonb_datum(const std::string& json) {
+    return pg::pg_call(
+        [&] { return DirectFunctionCall1(jsonb_in, CStringGetDatum(json.c_str())); });
+}
+
+void require_read_committed(const char* function) {
+    if (!IsolationUsesXactSnapshot()) return;
+    throw Error(sqlstate::kFeatureNotSupported,
+                std::string(function) + " requires the READ COMMITTED isolation level",
+                std::string("The transaction is ") +
+                    (IsolationIsSerializable() ? "SERIALIZABLE" : "REPEATABLE READ") + ".",
+                "Run it in a READ COMMITTED transaction: the rows it locks must be read again "
+                "after the locks are taken, which a transaction snapshot cannot do.");
+}
+
+}  // namespace batchguard::backup

@@ -1,0 +1,30 @@
+// SQL whose text is built from catalog names (quote_identifier'd), never from user input:
+// the statements of delete_preview, delete_with_backup and restore_backup that name the
+// caller's tables. Run inside an open pg::SpiSession.
+#pragma once
+#include "pg/postgres.hpp"
+#include "pg/spi.hpp"
+
+#include <string>
+#include <vector>
+
+namespace batchguard::backup {
+
+struct DynamicArg {
+    Oid type;
+    pg::Arg value;
+};
+
+// read_only: the calling query's snapshot; otherwise a new snapshot for the statement.
+pg::Rows run_dynamic(const std::string& sql, const std::vector<DynamicArg>& args, bool read_only);
+
+// The number of rows the last run_dynamic processed.
+std::uint64_t last_processed();
+
+// A jsonb datum (current memory context) from JSON text in the server encoding.
+Datum jsonb_datum(const std::string& json);
+
+// Fails early outside READ COMMITTED.
+void require_read_committed(const char* function);
+
+}  // namespace batchguard::backup

@@ -1,0 +1,218 @@
+// purge_with_backup (see docs/api.md, "Backups"): a delete of many rows in chunks, each
+// chunk backed up and deleted by delete_with_backup in a transaction of its own and
+// checkpointed as an item of a pg_batchguard batch, so that a purge stopped by a crash
+// resumes where it stopped. The chunks (key ranges) are fixed when the batch starts.
+#include "backup/dynamic_sql.hpp"
+#include "core/error.hpp"
+#include "pg/datum.hpp"
+#include "pg/guard.hpp"
+
+extern "C" {
+#include "nodes/parsenodes.h"
+}
+
+#include <string>
+#include <vector>
+
+using namespace batchguard;
+using namespace batchguard::backup;
+
+namespace {
+
+struct Source {
+    std::string name, key, key_type;
+};
+
+// A raw SPI connection that may commit (SpiSession's connections are atomic).
+class NonAtomicSpi {
+  public:
+    NonAtomicSpi() {
+        pg::pg_call([] {
+            if (SPI_connect_ext(SPI_OPT_NONATOMIC) != SPI_OK_CONNECT)
+                elog(ERROR, "SPI_connect_ext failed");
+        });
+    }
+    ~NonAtomicSpi() {
+        if (std::uncaught_exceptions() > 0) return;
+        try {
+            pg::pg_call([] { SPI_finish(); });
+        } catch (...) {
+        }
+    }
+    NonAtomicSpi(const NonAtomicSpi&) = delete;
+    NonAtomicSpi& operator=(const NonAtomicSpi&) = delete;
+
+    void commit() {
+        pg::pg_call([] { SPI_commit(); });
+    }
+};
+
+std::optional<std::string> text_of(const pg::Rows& rows, int column) {
+    if (rows.empty()) return std::nullopt;
+    return rows.text(0, column);
+}
+
+Source describe(Oid relid) {
+    pg::Rows r = run_dynamic(
+        "SELECT pg_catalog.format('%I.%I', n.nspname, c.relname), k.attname::pg_catalog.text,"
+        "       pg_catalog.format_type(k.atttypid, k.atttypmod),"
+        "       (SELECT pg_catalog.count(*) FROM pg_catalog.pg_index i"
+        "         WHERE i.indrelid = c.oid AND i.indisprimary AND i.indnatts = 1)"
+        "  FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+        "  LEFT JOIN pg_catalog.pg_index i ON i.indrelid = c.oid AND i.indisprimary"
+        "  LEFT JOIN pg_catalog.pg_attribute k ON k.attrelid = c.oid AND k.attnum = i.indkey[0]"
+        " WHERE c.oid = $1 AND c.relkind IN ('r', 'p')",
+        {{OIDOID, pg::Arg::of(ObjectIdGetDatum(relid))}}, true);
+    if (r.empty()) throw Error(sqlstate::kWrongObjectType, "purge_with_backup purges tables only");
+    Source s;
+    s.name = r.text(0, 1).value();
+    if (r.int8(0, 4).value_or(0) != 1 || !r.text(0, 2))
+        throw Error(sqlstate::kInvalidParameterValue,
+                    "table " + s.name + " has no single-column primary key",
+                    "purge_with_backup cuts the rows into ranges of their primary key.");
+    const char* quoted = pg::pg_call([&] { return quote_identifier(r.text(0, 2)->c_str()); });
+    s.key = quoted;
+    s.key_type = r.text(0, 3).value();
+    return s;
+}
+
+}  // namespace
+
+BATCHGUARD_FUNCTION(batchguard_purge_with_backup) {
+    pg::require_not_null(fcinfo, 0, "job_id");
+    pg::require_not_null(fcinfo, 1, "source");
+    pg::require_not_null(fcinfo, 3, "chunk_size");
+    pg::require_not_null(fcinfo, 5, "all_rows");
+    const std::string job_id(*pg::text_arg(fcinfo, 0));
+    const Oid relid = PG_GETARG_OID(1);
+    const bool has_ids = !PG_ARGISNULL(2);
+    const Datum ids_datum = has_ids ? PG_GETARG_DATUM(2) : Datum(0);
+    const std::int32_t chunk_size = PG_GETARG_INT32(3);
+    const bool has_retention = !PG_ARGISNULL(4);
+    const Datum retention_datum = has_retention ? PG_GETARG_DATUM(4) : Datum(0);
+    const bool all_rows = PG_GETARG_BOOL(5);
+    if (!has_ids && !all_rows)
+        throw Error(sqlstate::kNullValueNotAllowed, "ids must not be NULL", {},
+                    "Pass all_rows => true to purge every row of the table.");
+    if (has_ids && all_rows)
+        throw Error(sqlstate::kInvalidParameterValue,
+                    "ids and all_rows => true exclude each other");
+    if (chunk_size <= 0)
+        throw Error(sqlstate::kInvalidParameterValue, "chunk_size must be positive");
+    auto* call = reinterpret_cast<CallContext*>(fcinfo->context);
+    if (call == nullptr || !IsA(call, CallContext) || call->atomic)
+        throw Error(sqlstate::kActiveSqlTransaction,
+                    "purge_with_backup must be called outside a transaction block",
+                    "Each chunk commits on its own, which a transaction block or a function "
+                    "call cannot allow.",
+                    "CALL batchguard.purge_with_backup(...) as a statement of its own.");
+    require_read_committed("purge_with_backup");
+    pg::set_error_context("pg_batchguard purge " + job_id);
+
+    NonAtomicSpi spi;
+    const Source source = describe(relid);
+    // 1. The batch: found (resume), or planned now and committed before any delete.
+    pg::Rows existing = run_dynamic(
+        "SELECT b.metadata -> 'purge' ->> 'source', pg_catalog.jsonb_array_length("
+        "       b.metadata -> 'purge' -> 'ranges')::pg_catalog.int8"
+        "  FROM batchguard.batches b"
+        " WHERE b.owner = batchguard.current_owner() AND b.job_id = $1",
+        {{TEXTOID, pg::Arg::text(job_id)}}, false);
+    std::int64_t chunks = 0;
+    if (!existing.empty()) {
+        if (text_of(existing, 1) != source.name)
+            throw Error(sqlstate::kDuplicateObject,
+                        "job " + job_id + " exists and is not a purge of " + source.name, {},
+                        "Use another job_id.");
+        chunks = existing.int8(0, 2).value();
+    } else {
+        const std::string where =
+            has_ids ? " WHERE bg_t." + source.key +
+                          " = ANY ($1::pg_catalog.text[]::" + source.key_type + "[])"
+                    : "";
+        const std::string plan =
+            "WITH bg_keys AS (SELECT bg_t." + source.key +
+            " AS k, (pg_catalog.row_number() OVER"
+            " (ORDER BY bg_t." +
+            source.key + ") - 1) / $2 AS n FROM " + source.name + " bg_t" + where +
+            "), bg_ranges AS (SELECT n, pg_catalog.min(k)::pg_catalog.text AS lo,"
+            " pg_catalog.max(k)::pg_catalog.text AS hi FROM bg_keys GROUP BY n)"
+            " SELECT p.job_id, (SELECT pg_catalog.count(*) FROM bg_ranges)::pg_catalog.int8"
+            "   FROM batchguard.start_batch($3,"
+            "        ARRAY(SELECT 'chunk-' || (n + 1) FROM bg_ranges ORDER BY n), NULL,"
+            "        pg_catalog.jsonb_build_object('purge', pg_catalog.jsonb_build_object("
+            "            'source', $4::pg_catalog.text, 'ids', $1::pg_catalog.text[],"
+            "            'retention', $5::pg_catalog.interval::pg_catalog.text,"
+            "            'ranges', coalesce((SELECT pg_catalog.jsonb_agg("
+            "                pg_catalog.jsonb_build_array(lo, hi) ORDER BY n) FROM bg_ranges),"
+            "                '[]'::pg_catalog.jsonb)))) p";
+        pg::Rows planned = run_dynamic(
+            plan,
+            {{TEXTARRAYOID, has_ids ? pg::Arg::of(ids_datum) : pg::Arg::null()},
+             {INT8OID, pg::Arg::int8(chunk_size)},
+             {TEXTOID, pg::Arg::text(job_id)},
+             {TEXTOID, pg::Arg::text(source.name)},
+             {INTERVALOID, has_retention ? pg::Arg::of(retention_datum) : pg::Arg::null()}},
+            false);
+        chunks = planned.int8(0, 2).value();
+        spi.commit();
+    }
+
+    // 2. Each chunk not completed yet: its rows backed up and deleted, the item completed,
+    //    all in one transaction.
+    const std::string chunk_ids =
+        "SELECT ARRAY(SELECT bg_t." + source.key + "::pg_catalog.text FROM " + source.name +
+        " bg_t, batchguard.batches b, pg_catalog.jsonb_array_element(b.metadata -> 'purge' -> "
+        "'ranges', $2) r"
+        " WHERE b.owner = batchguard.current_owner() AND b.job_id = $1"
+        "   AND bg_t." +
+        source.key + " BETWEEN (r ->> 0)::" + source.key_type +
+        " AND (r ->> 1)::" + source.key_type +
+        "   AND (b.metadata -> 'purge' -> 'ids' = 'null'::pg_catalog.jsonb"
+        "        OR bg_t." +
+        source.key +
+        "::pg_catalog.text IN (SELECT pg_catalog."
+        "jsonb_array_elements_text(b.metadata -> 'purge' -> 'ids')))"
+        " ORDER BY 1), (SELECT b.metadata -> 'purge' ->> 'retention' FROM batchguard.batches b"
+        " WHERE b.owner = batchguard.current_owner() AND b.job_id = $1),"
+        " batchguard.is_item_completed($1, 'chunk-' || ($2 + 1)),"
+        " (SELECT b.state FROM batchguard.batches b"
+        "   WHERE b.owner = batchguard.current_owner() AND b.job_id = $1)";
+    for (std::int64_t n = 0; n < chunks; ++n) {
+        pg::check_for_interrupts();
+        const std::string item = "chunk-" + std::to_string(n + 1);
+        pg::Rows r = run_dynamic(chunk_ids,
+                                 {{TEXTOID, pg::Arg::text(job_id)},
+                                  {INT4OID, pg::Arg::int4(static_cast<std::int32_t>(n))}},
+                                 false);
+        if (r.boolean(0, 3).value_or(false)) continue;            // done before a restart
+        if (text_of(r, 4).value_or("active") != "active") break;  // paused or cancelled
+        const Datum chunk = r.datum(0, 1).value();
+        const std::optional<std::string> kept = r.text(0, 2);
+        std::string result = "'{}'::pg_catalog.jsonb";
+        if (!pg::text_array_elements(chunk).empty()) {
+            pg::Rows d = run_dynamic(
+                "SELECT pg_catalog.jsonb_build_object('backup_id', r -> 'backup' -> 'backup_id',"
+                "       'deleted', r -> 'deleted', 'rows', r -> 'backup' -> "
+                "'total_rows')::pg_catalog.text"
+                "  FROM batchguard.delete_with_backup($1::pg_catalog.regclass, $2, "
+                "$3::pg_catalog.interval,"
+                "       $4) r",
+                {{OIDOID, pg::Arg::of(ObjectIdGetDatum(relid))},
+                 {TEXTARRAYOID, pg::Arg::of(chunk)},
+                 {TEXTOID, kept ? pg::Arg::text(*kept) : pg::Arg::null()},
+                 {TEXTOID, pg::Arg::text("purge " + job_id + " " + item)}},
+                false);
+            result = d.text(0, 1).value();
+        } else {
+            result = "{\"deleted\":0}";
+        }
+        run_dynamic("SELECT batchguard.complete_item($1, $2, $3::pg_catalog.jsonb)",
+                    {{TEXTOID, pg::Arg::text(job_id)},
+                     {TEXTOID, pg::Arg::text(item)},
+                     {TEXTOID, pg::Arg::text(result)}},
+                    false);
+        spi.commit();
+    }
+    return static_cast<Datum>(0);
+}
