@@ -30,8 +30,8 @@ INSERT INTO bi_note VALUES (1, 1);
 INSERT INTO bi_nopk VALUES (1, 'a'), (1, 'b');
 INSERT INTO bi_pair VALUES (1, 'x');
 INSERT INTO bi_parted VALUES (1);
-GRANT SELECT ON ALL TABLES IN SCHEMA public TO regress_badb_alice, regress_badb_bob;
-GRANT SELECT ON bi_foreign, bi_matview, bi_view TO regress_badb_alice, regress_badb_bob;
+GRANT SELECT ON bi_doc, bi_note, bi_nopk, bi_pair, bi_uuid, bi_parted, bi_parted_1, bi_view,
+    bi_matview, bi_foreign, "bi; DROP TABLE bi_doc; --" TO regress_badb_alice, regress_badb_bob;
 
 SET ROLE regress_badb_alice;
 SELECT backup_id AS alice_backup FROM batchguard.export_backup('bi_doc', '{1,2}') \gset
