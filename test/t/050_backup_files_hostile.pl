@@ -2,9 +2,9 @@
 # 030_backup_files.pl does not already cover): a file deleted, replaced by a symlink or by
 # a directory; the database's backup directory deleted; a full file system (a small tmpfs,
 # when BATCHGUARD_SMALL_FS names one the postgres user can write — mounting needs root, so
-# the caller mounts it) and the storage quota settings; and cleanup_checkpoint racing
-# workers that complete items. Every case must end in a clear error, never a crash, and
-# leave no row without a file nor item without a batch.
+# the caller mounts it) and the storage quota settings; raw invalid bytes from the client;
+# and cleanup_checkpoint racing workers that complete items. Every case must end in a clear
+# error, never a crash, and leave no row without a file nor item without a batch.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -141,7 +141,24 @@ SKIP: {
     remove_tree($bdir);
 }
 
-# 7. cleanup_checkpoint races workers that complete items (lazy mode) and claim and complete
+# 7. Raw bytes from the client that are not valid in its encoding never reach the
+# functions; valid bytes in another client encoding are converted, not mangled.
+like(error_of("SELECT batchguard.complete_item('raw', 'a\xff\xfeb')"),
+    qr/invalid byte sequence for encoding "UTF8": 0xff/, 'invalid UTF-8 bytes in an item id are refused');
+like(error_of("SELECT batchguard.start_batch('raw\xc3', ARRAY['a'])"),
+    qr/invalid byte sequence for encoding "UTF8"/, 'a truncated UTF-8 sequence in a job id too');
+like(error_of("SET client_encoding = 'SJIS'; SELECT batchguard.complete_item('raw', '\x81\x27) OR true --')"),
+    qr/invalid byte sequence for encoding "SJIS": 0x81 0x27/,
+    'an SJIS lead byte swallowing a quote is refused, not turned into SQL');
+is($node->safe_psql('postgres', "SET client_encoding = 'LATIN1'; SELECT batchguard.complete_item('raw', 'caf\xe9')"),
+    't', 'a valid LATIN1 id is accepted');
+is($node->safe_psql('postgres', "SELECT batchguard.is_item_completed('raw', 'caf\xc3\xa9')"), 't',
+    'and stored as the same characters (UTF-8)');
+is($node->safe_psql('postgres', "SELECT count(*) FROM batchguard.batch_items WHERE item_id LIKE '%OR true%'"),
+    '0', 'nothing of the refused inputs was stored');
+alive('raw bytes');
+
+# 8. cleanup_checkpoint races workers that complete items (lazy mode) and claim and complete
 # leased items: each worker commits every item; errors may only be the documented ones,
 # and no item is ever left without its batch.
 $node->safe_psql('postgres', q{
