@@ -32,13 +32,18 @@ namespace {
 namespace cfg = batchguard::settings;
 
 pg::Statement prepare_sql{
+    // now() + r is computed only for a retention within twice the maximum (months counted
+    // as 30 days), so an enormous one gets our error instead of "timestamp out of range".
     "SELECT pg_catalog.gen_random_uuid()::pg_catalog.text,"
     "       pg_catalog.to_json(pg_catalog.now())#>>'{}',"
-    "       pg_catalog.to_json(pg_catalog.now() + r)#>>'{}',"
+    "       CASE WHEN fits THEN pg_catalog.to_json(pg_catalog.now() + r)#>>'{}' END,"
     "       r > '0'::pg_catalog.interval,"
-    "       pg_catalog.now() + r <= pg_catalog.now() + pg_catalog.make_interval(secs => $2),"
-    "       pg_catalog.now(), pg_catalog.now() + r"
-    "  FROM (SELECT coalesce($1, pg_catalog.make_interval(secs => $3)) AS r) x",
+    "       CASE WHEN fits THEN pg_catalog.now() + r <= pg_catalog.now() +"
+    "                           pg_catalog.make_interval(secs => $2) ELSE false END,"
+    "       pg_catalog.now(), CASE WHEN fits THEN pg_catalog.now() + r END"
+    "  FROM (SELECT r, r > '0'::pg_catalog.interval"
+    "                  AND r <= pg_catalog.make_interval(secs => $2) * 2 AS fits"
+    "          FROM (SELECT coalesce($1, pg_catalog.make_interval(secs => $3)) AS r) x) y",
     {INTERVALOID, FLOAT8OID, FLOAT8OID}};
 
 pg::Statement usage_sql{
@@ -241,9 +246,6 @@ ExportResult export_backup(const ExportRequest& request) {
             prepare_sql, {request.retention ? pg::Arg::of(*request.retention) : pg::Arg::null(),
                           pg::Arg::of(Float8GetDatum(cfg::max_backup_retention_s)),
                           pg::Arg::of(Float8GetDatum(cfg::backup_retention_s))});
-        header.backup_id = r.text(0, 1).value();
-        header.created_at = r.text(0, 2).value();
-        header.expires_at = r.text(0, 3).value();
         if (!r.boolean(0, 4).value())
             throw Error(sqlstate::kInvalidParameterValue, "retention must be positive");
         if (!r.boolean(0, 5).value())
@@ -251,6 +253,9 @@ ExportResult export_backup(const ExportRequest& request) {
                         "retention exceeds batchguard.max_backup_retention",
                         "The longest retention is " + std::to_string(cfg::max_backup_retention_s) +
                             " seconds.");
+        header.backup_id = r.text(0, 1).value();
+        header.created_at = r.text(0, 2).value();
+        header.expires_at = r.text(0, 3).value();
         created_at = DatumGetTimestampTz(r.datum(0, 6).value());
         expires_at = DatumGetTimestampTz(r.datum(0, 7).value());
         pg::Rows usage = spi.execute(usage_sql, {pg::Arg::text(owner)});

@@ -5,6 +5,7 @@
 #include "pg/guard.hpp"
 
 extern "C" {
+#include "access/transam.h"
 #include "utils/typcache.h"
 }
 
@@ -163,6 +164,11 @@ BackupGraph BackupGraph::build(pg::SpiSession& spi, Oid source, bool have_ids,
     if (kind != RELKIND_RELATION && kind != RELKIND_PARTITIONED_TABLE)
         throw Error(sqlstate::kWrongObjectType, "\"" + found[0].table.name + "\" is not a table",
                     "export_backup reads ordinary and partitioned tables.");
+    // pg_catalog, information_schema and the rest of initdb's relations are not user data
+    if (source < FirstNormalObjectId)
+        throw Error(sqlstate::kWrongObjectType,
+                    "\"" + found[0].table.name + "\" is a system table",
+                    "export_backup reads user tables.");
 
     BackupGraph graph;
     graph.have_ids_ = have_ids;

@@ -206,8 +206,11 @@ std::unique_ptr<BackupFileReader> BackupFileReader::open(const std::string& path
     reader->path_ = path;
     if (hash) reader->hasher_ = make_sha256();
     bool missing = false;
+    bool regular = true;
+    // O_NOFOLLOW and the regular-file check: a symlink or a directory put in place of a backup
+    // file is never read as the backup (not even a chunk of it).
     reader->file_ = pg_call([&] {
-        File f = PathNameOpenFile(path.c_str(), O_RDONLY | PG_BINARY);
+        File f = PathNameOpenFile(path.c_str(), O_RDONLY | O_NOFOLLOW | PG_BINARY);
         if (f < 0) {
             if (errno == ENOENT) {
                 missing = true;
@@ -215,10 +218,15 @@ std::unique_ptr<BackupFileReader> BackupFileReader::open(const std::string& path
                 ereport(ERROR, (errcode_for_file_access(),
                                 errmsg("could not open backup file \"%s\": %m", path.c_str())));
             }
+        } else {
+            struct stat st;
+            if (fstat(FileGetRawDesc(f), &st) != 0 || !S_ISREG(st.st_mode)) regular = false;
         }
         return f;
     });
     if (missing) return nullptr;
+    if (!regular)
+        throw Error(sqlstate::kIoError, "backup file \"" + path + "\" is not a regular file");
     const off_t size = pg_call([&] { return FileSize(reader->file_); });
     if (size < 0)
         throw Error(sqlstate::kIoError,
