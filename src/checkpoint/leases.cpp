@@ -67,13 +67,19 @@ BATCHGUARD_FUNCTION(batchguard_start_batch) {
     if (*max_attempts < 1)
         throw Error(sqlstate::kInvalidParameterValue, "max_attempts must be at least 1");
 
+    // An explicitly empty item list says the batch has no items (it is complete); no list
+    // at all leaves the total unknown until items are added.
+    const std::optional<std::int64_t> explicit_total =
+        total ? total : (items && distinct == 0 ? std::optional<std::int64_t>(0) : std::nullopt);
+
     const std::string owner = pg::current_owner();
     BatchProgress progress;
     {
         pg::SpiSession spi;
         pg::lock_job(owner, job_id, pg::JobLockMode::kShared);
         LeaseStore leases(spi, owner);
-        std::optional<Batch> batch = leases.create_batch(job_id, total, metadata, *max_attempts);
+        std::optional<Batch> batch =
+            leases.create_batch(job_id, explicit_total, metadata, *max_attempts);
         if (!batch)
             throw Error(sqlstate::kDuplicateObject,
                         "batch \"" + std::string(job_id) + "\" already exists", {},
