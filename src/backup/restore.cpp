@@ -46,6 +46,9 @@ pg::Statement current_key{
     " WHERE i.indrelid = $1 AND i.indisprimary ORDER BY k.n",
     {OIDOID}};
 
+pg::Statement share_lock_backup{
+    "SELECT FROM batchguard.backups WHERE backup_id = $1 FOR KEY SHARE", {UUIDOID}};
+
 pg::Statement delete_action{
     "SELECT b.delete_actions -> $2 ->> 'action',"
     "       ARRAY(SELECT pg_catalog.jsonb_array_elements_text(b.delete_actions -> $2 -> 'columns'))"
@@ -322,6 +325,10 @@ BATCHGUARD_FUNCTION(batchguard_restore_backup) {
         pg::SpiSession owner_spi;
         record = find_backup(owner_spi, id, owner, false, false);
         if (!record) unknown_backup(id);
+        // A key-share lock until the caller's transaction ends: cleanup_expired_backups skips a
+        // backup being restored (SKIP LOCKED), and one being removed is waited for, then gone.
+        if (!dry_run && owner_spi.execute(share_lock_backup, {pg::Arg::of(id)}).empty())
+            unknown_backup(id);
         require_readable(*record);
         header = read_header(*record);
         for (const BackupTable& table : header.tables) {
