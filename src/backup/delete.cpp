@@ -36,9 +36,14 @@ pg::Statement result_sql{
 Datum ids_arg(FunctionCallInfo fcinfo, int n) {
     pg::require_not_null(fcinfo, n, "ids");
     const Datum ids = PG_GETARG_DATUM(n);
-    if (pg::text_array_elements(ids).empty())
+    const auto elements = pg::text_array_elements(ids);
+    if (elements.empty())
         throw Error(sqlstate::kInvalidParameterValue, "ids must not be empty", {},
                     "Pass the primary keys of the rows to delete.");
+    for (std::size_t i = 0; i < elements.size(); ++i)
+        if (!elements[i])
+            throw Error(sqlstate::kNullValueNotAllowed,
+                        "ids must not contain NULL (element " + std::to_string(i + 1) + ")");
     return ids;
 }
 
