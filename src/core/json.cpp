@@ -151,24 +151,6 @@ class Parser {
         }
     }
 
-    unsigned hex4() {
-        if (pos_ + 4 > s_.size()) fail("truncated \\u escape");
-        unsigned v = 0;
-        for (int i = 0; i < 4; ++i) {
-            const char c = s_[pos_++];
-            v <<= 4;
-            if (c >= '0' && c <= '9')
-                v |= static_cast<unsigned>(c - '0');
-            else if (c >= 'a' && c <= 'f')
-                v |= static_cast<unsigned>(c - 'a' + 10);
-            else if (c >= 'A' && c <= 'F')
-                v |= static_cast<unsigned>(c - 'A' + 10);
-            else
-                fail("invalid \\u escape");
-        }
-        return v;
-    }
-
     void escape(std::string* out) {
         if (at_end()) fail("unterminated string");
         const char c = s_[pos_++];
@@ -207,33 +189,7 @@ class Parser {
             if (out) out->push_back(plain);
             return;
         }
-        unsigned code = hex4();
-        if (code >= 0xD800 && code <= 0xDBFF) {
-            if (s_.substr(pos_, 2) != "\\u") fail("unpaired surrogate");
-            pos_ += 2;
-            const unsigned low = hex4();
-            if (low < 0xDC00 || low > 0xDFFF) fail("unpaired surrogate");
-            code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00);
-        } else if (code >= 0xDC00 && code <= 0xDFFF) {
-            fail("unpaired surrogate");
-        }
-        if (code == 0) fail("\\u0000 is not allowed");
-        if (!out) return;
-        if (code < 0x80) {
-            out->push_back(static_cast<char>(code));
-        } else if (code < 0x800) {
-            out->push_back(static_cast<char>(0xC0 | (code >> 6)));
-            out->push_back(static_cast<char>(0x80 | (code & 0x3F)));
-        } else if (code < 0x10000) {
-            out->push_back(static_cast<char>(0xE0 | (code >> 12)));
-            out->push_back(static_cast<char>(0x80 | ((code >> 6) & 0x3F)));
-            out->push_back(static_cast<char>(0x80 | (code & 0x3F)));
-        } else {
-            out->push_back(static_cast<char>(0xF0 | (code >> 18)));
-            out->push_back(static_cast<char>(0x80 | ((code >> 12) & 0x3F)));
-            out->push_back(static_cast<char>(0x80 | ((code >> 6) & 0x3F)));
-            out->push_back(static_cast<char>(0x80 | (code & 0x3F)));
-        }
+        if (const char* problem = decode_unicode_escape(s_, pos_, out)) fail(problem);
     }
 
     void digits() {
@@ -466,6 +422,56 @@ RowLine parse_row_line(std::string_view line) {
     if (!p.at_end()) p.fail("trailing characters");
     if (!have_table || !have_row) p.fail("\"table\" and \"row\" are required");
     return result;
+}
+
+const char* decode_unicode_escape(std::string_view text, std::size_t& pos, std::string* out) {
+    const auto hex4 = [&](unsigned& value) {
+        if (pos + 4 > text.size()) return "truncated \\u escape";
+        value = 0;
+        for (int i = 0; i < 4; ++i) {
+            const char c = text[pos++];
+            value <<= 4;
+            if (c >= '0' && c <= '9')
+                value |= static_cast<unsigned>(c - '0');
+            else if (c >= 'a' && c <= 'f')
+                value |= static_cast<unsigned>(c - 'a' + 10);
+            else if (c >= 'A' && c <= 'F')
+                value |= static_cast<unsigned>(c - 'A' + 10);
+            else
+                return "invalid \\u escape";
+        }
+        return static_cast<const char*>(nullptr);
+    };
+    unsigned code = 0;
+    if (const char* problem = hex4(code)) return problem;
+    if (code >= 0xD800 && code <= 0xDBFF) {
+        if (text.substr(pos, 2) != "\\u") return "unpaired surrogate";
+        pos += 2;
+        unsigned low = 0;
+        if (const char* problem = hex4(low)) return problem;
+        if (low < 0xDC00 || low > 0xDFFF) return "unpaired surrogate";
+        code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00);
+    } else if (code >= 0xDC00 && code <= 0xDFFF) {
+        return "unpaired surrogate";
+    }
+    if (code == 0) return "\\u0000 is not allowed";
+    if (!out) return nullptr;
+    if (code < 0x80) {
+        out->push_back(static_cast<char>(code));
+    } else if (code < 0x800) {
+        out->push_back(static_cast<char>(0xC0 | (code >> 6)));
+        out->push_back(static_cast<char>(0x80 | (code & 0x3F)));
+    } else if (code < 0x10000) {
+        out->push_back(static_cast<char>(0xE0 | (code >> 12)));
+        out->push_back(static_cast<char>(0x80 | ((code >> 6) & 0x3F)));
+        out->push_back(static_cast<char>(0x80 | (code & 0x3F)));
+    } else {
+        out->push_back(static_cast<char>(0xF0 | (code >> 18)));
+        out->push_back(static_cast<char>(0x80 | ((code >> 12) & 0x3F)));
+        out->push_back(static_cast<char>(0x80 | ((code >> 6) & 0x3F)));
+        out->push_back(static_cast<char>(0x80 | (code & 0x3F)));
+    }
+    return nullptr;
 }
 
 }  // namespace batchguard

@@ -54,4 +54,9 @@ struct RowLine {
 
 RowLine parse_row_line(std::string_view line);
 
+// Decodes a JSON \uXXXX escape (a surrogate pair takes two) whose hex digits start at
+// text[pos], advances pos past it and appends its UTF-8 to *out when out is not null.
+// Returns nullptr, or what is wrong with the escape (the parsers report it their way).
+const char* decode_unicode_escape(std::string_view text, std::size_t& pos, std::string* out);
+
 }  // namespace batchguard

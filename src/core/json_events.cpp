@@ -1,6 +1,7 @@
 #include "core/json_events.hpp"
 
 #include "core/error.hpp"
+#include "core/json.hpp"
 
 #include <cstring>
 #include <limits>
@@ -65,24 +66,6 @@ class EventParser {
         return static_cast<std::uint32_t>(arena_.size() - start);
     }
 
-    unsigned hex4() {
-        if (pos_ + 4 > s_.size()) fail("truncated \\u escape");
-        unsigned v = 0;
-        for (int i = 0; i < 4; ++i) {
-            const char c = s_[pos_++];
-            v <<= 4;
-            if (c >= '0' && c <= '9')
-                v |= static_cast<unsigned>(c - '0');
-            else if (c >= 'a' && c <= 'f')
-                v |= static_cast<unsigned>(c - 'a' + 10);
-            else if (c >= 'A' && c <= 'F')
-                v |= static_cast<unsigned>(c - 'A' + 10);
-            else
-                fail("invalid \\u escape");
-        }
-        return v;
-    }
-
     void escape() {
         if (pos_ >= s_.size()) fail("unterminated string");
         const char c = s_[pos_++];
@@ -116,32 +99,7 @@ class EventParser {
             default:
                 fail("invalid escape");
         }
-        unsigned code = hex4();
-        if (code >= 0xD800 && code <= 0xDBFF) {
-            if (s_.substr(pos_, 2) != "\\u") fail("unpaired surrogate");
-            pos_ += 2;
-            const unsigned low = hex4();
-            if (low < 0xDC00 || low > 0xDFFF) fail("unpaired surrogate");
-            code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00);
-        } else if (code >= 0xDC00 && code <= 0xDFFF) {
-            fail("unpaired surrogate");
-        }
-        if (code == 0) fail("\\u0000 is not allowed");
-        if (code < 0x80) {
-            arena_.push_back(static_cast<char>(code));
-        } else if (code < 0x800) {
-            arena_.push_back(static_cast<char>(0xC0 | (code >> 6)));
-            arena_.push_back(static_cast<char>(0x80 | (code & 0x3F)));
-        } else if (code < 0x10000) {
-            arena_.push_back(static_cast<char>(0xE0 | (code >> 12)));
-            arena_.push_back(static_cast<char>(0x80 | ((code >> 6) & 0x3F)));
-            arena_.push_back(static_cast<char>(0x80 | (code & 0x3F)));
-        } else {
-            arena_.push_back(static_cast<char>(0xF0 | (code >> 18)));
-            arena_.push_back(static_cast<char>(0x80 | ((code >> 12) & 0x3F)));
-            arena_.push_back(static_cast<char>(0x80 | ((code >> 6) & 0x3F)));
-            arena_.push_back(static_cast<char>(0x80 | (code & 0x3F)));
-        }
+        if (const char* problem = decode_unicode_escape(s_, pos_, &arena_)) fail(problem);
     }
 
     void digits() {
