@@ -30,25 +30,42 @@ std::optional<bool> bool_arg(FunctionCallInfo fcinfo, int n) {
     return PG_GETARG_BOOL(n);
 }
 
-std::vector<std::optional<std::string_view>> text_array_elements(Datum array) {
-    Datum* elements = nullptr;
+namespace {
+
+// The elements of a one-dimensional array (each a Datum of the element type) and their
+// NULL flags, palloc'd in the call's memory context.
+struct ArrayElements {
+    Datum* values = nullptr;
     bool* nulls = nullptr;
     int count = 0;
+};
+
+ArrayElements deconstruct_1d(Datum array, Oid type, int16 length, bool by_value, char align,
+                             const char* dimension_error) {
+    ArrayElements e;
     pg_call([&] {
         ArrayType* a = DatumGetArrayTypeP(array);
         if (ARR_NDIM(a) > 1)
-            ereport(ERROR, (errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
-                            errmsg("item arrays must be one-dimensional")));
-        deconstruct_array(a, TEXTOID, -1, false, TYPALIGN_INT, &elements, &nulls, &count);
+            ereport(ERROR, (errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR), errmsg("%s", dimension_error)));
+        deconstruct_array(a, type, length, by_value, align, &e.values, &e.nulls, &e.count);
     });
+    return e;
+}
+
+}  // namespace
+
+std::vector<std::optional<std::string_view>> text_array_elements(Datum array) {
+    const ArrayElements e = deconstruct_1d(array, TEXTOID, -1, false, TYPALIGN_INT,
+                                           "item arrays must be one-dimensional");
+    const int count = e.count;
     std::vector<std::optional<std::string_view>> result;
     result.reserve(static_cast<std::size_t>(count));
     for (int i = 0; i < count; ++i) {
         if ((i & 0xFFFF) == 0) check_for_interrupts();
-        if (nulls[i]) {
+        if (e.nulls[i]) {
             result.emplace_back(std::nullopt);
         } else {
-            text* t = reinterpret_cast<text*>(DatumGetPointer(elements[i]));
+            text* t = reinterpret_cast<text*>(DatumGetPointer(e.values[i]));
             result.emplace_back(std::string_view(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t)));
         }
     }
@@ -90,25 +107,18 @@ Datum make_text_array(const std::vector<std::string_view>& items) {
 }
 
 std::vector<std::optional<std::int64_t>> int8_array_elements(Datum array) {
-    Datum* elements = nullptr;
-    bool* nulls = nullptr;
-    int count = 0;
-    pg_call([&] {
-        ArrayType* a = DatumGetArrayTypeP(array);
-        if (ARR_NDIM(a) > 1)
-            ereport(ERROR, (errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
-                            errmsg("lease token arrays must be one-dimensional")));
-        deconstruct_array(a, INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &elements,
-                          &nulls, &count);
-    });
+    const ArrayElements e =
+        deconstruct_1d(array, INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE,
+                       "lease token arrays must be one-dimensional");
+    const int count = e.count;
     std::vector<std::optional<std::int64_t>> result;
     result.reserve(static_cast<std::size_t>(count));
     for (int i = 0; i < count; ++i) {
         if ((i & 0xFFFF) == 0) check_for_interrupts();
-        if (nulls[i])
+        if (e.nulls[i])
             result.emplace_back(std::nullopt);
         else
-            result.emplace_back(DatumGetInt64(elements[i]));
+            result.emplace_back(DatumGetInt64(e.values[i]));
     }
     return result;
 }
