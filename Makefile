@@ -8,12 +8,9 @@ SRCS = $(sort $(wildcard src/core/*.cpp src/pg/*.cpp src/identity/*.cpp src/chec
        src/module.cpp
 OBJS = $(SRCS:.cpp=.o)
 
-# The install script is the schema followed by each feature's SQL, in this order.
-INSTALL_SQL = src/schema.sql src/identity/identity.sql src/checkpoint/checkpoint.sql \
-              src/checkpoint/leases.sql src/worker/worker.sql src/backup/backup.sql \
-              src/backup/delete.sql
-DATA_built  = $(EXTENSION)--$(EXTVERSION).sql
-DATA        = $(wildcard $(EXTENSION)--*--*.sql)
+# Released install and upgrade scripts are kept in the repository as shipped: never edit
+# them. pg_batchguard--1.0.sql is version 1.0 as released.
+DATA        = $(EXTENSION)--1.0.sql
 
 # pg_regress: the suites listed in test/schedule (scripts/check-schedule keeps it in
 # sync with sql/); isolation specs in specs/; TAP tests in test/t/.
@@ -40,9 +37,6 @@ include $(PGXS)
 
 src/core/%.o: override CXXFLAGS += -DBATCHGUARD_CORE
 
-$(DATA_built): $(INSTALL_SQL)
-	cat $^ > $@
-
-EXTRA_CLEAN = $(DATA_built) $(OBJS:.o=.d) output_iso tmp_check
+EXTRA_CLEAN = $(OBJS:.o=.d) output_iso tmp_check
 
 -include $(OBJS:.o=.d)
