@@ -1,6 +1,7 @@
 # pg_batchguard — PGXS build: make, make install, make installcheck.
 EXTENSION    = pg_batchguard
-EXTVERSION   = 1.0
+# The version lives in the control file only.
+EXTVERSION  := $(shell sed -n "s/^default_version *= *'\\([^']*\\)'.*/\\1/p" $(EXTENSION).control)
 MODULE_big   = pg_batchguard
 
 SRCS = $(sort $(wildcard src/core/*.cpp src/pg/*.cpp src/identity/*.cpp src/checkpoint/*.cpp \
@@ -9,8 +10,18 @@ SRCS = $(sort $(wildcard src/core/*.cpp src/pg/*.cpp src/identity/*.cpp src/chec
 OBJS = $(SRCS:.cpp=.o)
 
 # Released install and upgrade scripts are kept in the repository as shipped: never edit
-# them. pg_batchguard--1.0.sql is version 1.0 as released.
-DATA        = $(EXTENSION)--1.0.sql
+# them (pg_batchguard--1.0.sql is version 1.0 as released).
+# The version being developed is assembled from src/: its install script is the schema
+# followed by each feature's SQL in this order, and its upgrade script from the previous
+# release is the guard line followed by each feature's upgrade part (src/X/name--1.0--1.1.sql
+# next to src/X/name.sql), in the same order. CONTRIBUTING.md walks through adding SQL.
+PREVIOUS     = 1.0
+INSTALL_SQL  = src/schema.sql src/identity/identity.sql src/checkpoint/checkpoint.sql \
+               src/checkpoint/leases.sql src/worker/worker.sql src/backup/backup.sql \
+               src/backup/delete.sql
+UPGRADE_SQL := $(wildcard $(INSTALL_SQL:.sql=--$(PREVIOUS)--$(EXTVERSION).sql))
+DATA         = $(EXTENSION)--1.0.sql
+DATA_built   = $(EXTENSION)--$(EXTVERSION).sql $(EXTENSION)--$(PREVIOUS)--$(EXTVERSION).sql
 
 # pg_regress: the suites listed in test/schedule (scripts/check-schedule keeps it in
 # sync with sql/); isolation specs in specs/; TAP tests in test/t/.
@@ -37,6 +48,14 @@ include $(PGXS)
 
 src/core/%.o: override CXXFLAGS += -DBATCHGUARD_CORE
 
-EXTRA_CLEAN = $(OBJS:.o=.d) output_iso tmp_check
+$(EXTENSION)--$(EXTVERSION).sql: $(INSTALL_SQL)
+	cat $^ > $@
+
+$(EXTENSION)--$(PREVIOUS)--$(EXTVERSION).sql: $(UPGRADE_SQL) $(EXTENSION).control
+	{ printf '%s\n' '-- pg_batchguard $(PREVIOUS) -> $(EXTVERSION) (assembled by the Makefile from src/**/*--$(PREVIOUS)--$(EXTVERSION).sql)' \
+	         '\echo Use "ALTER EXTENSION pg_batchguard UPDATE TO '"'"'$(EXTVERSION)'"'"'" to load this file. \quit'; \
+	  for part in $(UPGRADE_SQL); do printf '\n-- %s\n' "$$part"; cat "$$part"; done; } > $@
+
+EXTRA_CLEAN = $(DATA_built) $(OBJS:.o=.d) output_iso tmp_check
 
 -include $(OBJS:.o=.d)

@@ -83,3 +83,21 @@ bg_copy_tree() {
     [ "$(id -u)" = 0 ] && chown -R postgres: "$dst"
     return 0
 }
+
+# bg_private_server DIR: a private copy of the system's PostgreSQL 15 (binaries, libraries,
+# share; headers linked) under DIR, which PostgreSQL finds relative to its binaries. Builds
+# and tests install the extension there instead of into the system, so several checkouts
+# can test at once and the system's PostgreSQL is never changed. Prints its pg_config.
+bg_private_server() {
+    local dir=$1
+    if [ ! -x "$dir/usr/lib/postgresql/15/bin/pg_config" ]; then
+        mkdir -p "$dir/usr/lib/postgresql" "$dir/usr/share/postgresql" "$dir/usr/include"
+        cp -a /usr/lib/postgresql/15 "$dir/usr/lib/postgresql/"
+        cp -a /usr/share/postgresql/15 "$dir/usr/share/postgresql/"
+        ln -sfn /usr/include/postgresql "$dir/usr/include/postgresql"
+        [ "$(id -u)" = 0 ] && chown -R postgres: "$dir"
+        # make install runs as this user (root in CI); the servers read as postgres.
+        chmod -R a+rX "$dir"
+    fi
+    echo "$dir/usr/lib/postgresql/15/bin/pg_config"
+}

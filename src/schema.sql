@@ -1,5 +1,5 @@
--- pg_batchguard 1.0: the schema, its types and the owner identity.
--- (Built into pg_batchguard--1.0.sql by the Makefile, followed by each feature's SQL.)
+-- pg_batchguard: the schema, its types and the owner identity.
+-- (Built into pg_batchguard--<version>.sql by the Makefile, followed by each feature's SQL.)
 \echo Use "CREATE EXTENSION pg_batchguard" to load this file. \quit
 
 COMMENT ON SCHEMA batchguard IS 'pg_batchguard: resumable batch jobs and backups before delete';
