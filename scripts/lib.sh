@@ -101,3 +101,24 @@ bg_private_server() {
     fi
     echo "$dir/usr/lib/postgresql/15/bin/pg_config"
 }
+
+# Node.js and npm for the web example and the Node.js clients: the machine's own, else
+# Debian's nodejs (18) and npm. (A Node.js from elsewhere ships its own npm, which
+# Debian's npm package would conflict with, hence the check by command.)
+bg_install_node() {
+    command -v node >/dev/null && command -v npm >/dev/null && return 0
+    bg_log "installing nodejs npm"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+}
+
+# bg_npm_ci DIR: installs DIR's npm packages exactly as its package-lock.json says, again
+# only when the lock file changed.
+bg_npm_ci() {
+    local dir=$1
+    bg_install_node
+    cmp -s "$dir/package-lock.json" "$dir/node_modules/.lock-installed" 2>/dev/null && return 0
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null) &&
+        cp "$dir/package-lock.json" "$dir/node_modules/.lock-installed"
+}
