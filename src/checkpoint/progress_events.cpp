@@ -1,6 +1,6 @@
 #include "checkpoint/progress_events.hpp"
 
-#include "core/leases.hpp"
+#include "core/progress_events.hpp"
 #include "pg/guard.hpp"
 #include "pg/settings.hpp"
 

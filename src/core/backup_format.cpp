@@ -1,6 +1,7 @@
 #include "core/backup_format.hpp"
 
 #include "core/error.hpp"
+#include "core/json_parser.hpp"
 
 #include <charconv>
 
@@ -199,6 +200,88 @@ void append_row_line(std::string& out, std::string_view table, std::string_view 
     out += ",\"key\":";
     append_json_string(out, parent_key);
     out += "}}\n";
+}
+
+RowLine parse_row_line(std::string_view line) {
+    static constexpr const char* kWhat = "backup row line";
+    JsonParser p(line, kWhat);
+    RowLine result;
+    bool have_table = false, have_row = false, have_parent = false;
+    p.ws();
+    p.expect('{');
+    for (;;) {
+        p.ws();
+        std::string key;
+        p.string(&key);
+        p.ws();
+        p.expect(':');
+        p.ws();
+        if (key == "table" && !have_table) {
+            if (p.peek() != '"') p.fail("\"table\" must be a string");
+            p.string(&result.table);
+            have_table = true;
+        } else if (key == "row" && !have_row) {
+            if (p.peek() != '{') p.fail("\"row\" must be an object");
+            const std::size_t start = p.pos();
+            const std::size_t end = find_json_container_end(line, start, kWhat);
+            result.row = line.substr(start, end - start);
+            p.set_pos(end);
+            have_row = true;
+        } else if (key == "parent" && !have_parent) {
+            have_parent = true;
+            if (p.peek() == 'n') {
+                p.literal("null");
+            } else {
+                // {"table": string, "key": string}, in any order, nothing else.
+                static constexpr const char* kParentShape =
+                    "\"parent\" must be null or {\"table\": string, \"key\": string}";
+                std::string parent_table, parent_key;
+                bool have_parent_table = false, have_parent_key = false;
+                p.expect('{');
+                for (;;) {
+                    p.ws();
+                    std::string name;
+                    p.string(&name);
+                    p.ws();
+                    p.expect(':');
+                    p.ws();
+                    if (p.peek() != '"') p.fail(kParentShape);
+                    if (name == "table" && !have_parent_table) {
+                        p.string(&parent_table);
+                        have_parent_table = true;
+                    } else if (name == "key" && !have_parent_key) {
+                        p.string(&parent_key);
+                        have_parent_key = true;
+                    } else {
+                        p.fail(kParentShape);
+                    }
+                    p.ws();
+                    if (p.peek() == ',') {
+                        p.expect(',');
+                        continue;
+                    }
+                    p.expect('}');
+                    break;
+                }
+                if (!have_parent_table || !have_parent_key) p.fail(kParentShape);
+                result.parent_table = std::move(parent_table);
+                result.parent_key = std::move(parent_key);
+            }
+        } else {
+            p.fail("unexpected or repeated key \"" + key + "\"");
+        }
+        p.ws();
+        if (p.peek() == ',') {
+            p.expect(',');
+            continue;
+        }
+        p.expect('}');
+        break;
+    }
+    p.ws();
+    if (!p.at_end()) p.fail("trailing characters");
+    if (!have_table || !have_row) p.fail("\"table\" and \"row\" are required");
+    return result;
 }
 
 RowLineFormat::RowLineFormat(std::string_view table, const std::string* parent_table) {

@@ -67,6 +67,19 @@ struct BackupTrailer {
 std::string header_line(const BackupHeader& header);
 std::string trailer_line(const BackupTrailer& trailer);
 
+// One row line of a backup:
+// {"table": ..., "row": {...}, "parent": null | {"table": ..., "key": ...}}.
+struct RowLine {
+    std::string table;
+    std::string_view row;  // the row object's JSON text, a view into the line
+    std::optional<std::string> parent_table;
+    std::optional<std::string> parent_key;
+};
+
+// Splits a row line into its parts; the row object is matched, not parsed (jsonb_in or
+// JsonEvents check it). Throws Error(kBackupCorrupt) on anything else.
+RowLine parse_row_line(std::string_view line);
+
 // Appends a row line: {"table":T,"row":ROW,"parent":null|{"table":P,"key":K}}.
 // `row_json` must be one JSON object (it is copied as is).
 void append_row_line(std::string& out, std::string_view table, std::string_view row_json,

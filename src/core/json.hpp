@@ -1,6 +1,7 @@
 // The little JSON the core needs: string escaping for the lines it writes, a small
-// validating parser for backup headers and trailers (bounded depth), and a scanner that
-// splits a row line into its parts without building a tree.
+// validating parser for backup headers and trailers (bounded depth), and a matcher that
+// finds the end of a container without building a tree (the backup row line in
+// backup_format.hpp uses both).
 #pragma once
 #include "core/pure.hpp"
 
@@ -42,17 +43,6 @@ JsonValue parse_json(std::string_view text, const char* what);
 // strings and brackets are matched, the rest is left for a full parser (jsonb_in) to check.
 // Throws Error(kBackupCorrupt) when the value is unbalanced or unterminated.
 std::size_t find_json_container_end(std::string_view text, std::size_t pos, const char* what);
-
-// One row line of a backup: {"table": ..., "row": {...}, "parent": null | {"table": ..., "key":
-// ...}}.
-struct RowLine {
-    std::string table;
-    std::string_view row;  // the row object's JSON text, a view into the line
-    std::optional<std::string> parent_table;
-    std::optional<std::string> parent_key;
-};
-
-RowLine parse_row_line(std::string_view line);
 
 // Decodes a JSON \uXXXX escape (a surrogate pair takes two) whose hex digits start at
 // text[pos], advances pos past it and appends its UTF-8 to *out when out is not null.

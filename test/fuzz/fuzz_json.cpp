@@ -1,4 +1,5 @@
 // libFuzzer target: the JSON parser, the row line scanner, and escaping round trips.
+#include "core/backup_format.hpp"
 #include "core/error.hpp"
 #include "core/json.hpp"
 #include "core/json_events.hpp"
