@@ -115,6 +115,14 @@ COMMENT ON FUNCTION batchguard.hold_backup(uuid, boolean) IS
     'Sets or releases a legal hold (no expiry removes a held backup); the owner or a member '
     'of batchguard_admin';
 
+CREATE FUNCTION batchguard.cleanup_expired_backups(dry_run boolean DEFAULT false)
+    RETURNS bigint
+    LANGUAGE c VOLATILE PARALLEL UNSAFE
+    AS 'MODULE_PATHNAME', 'batchguard_cleanup_expired_backups';
+COMMENT ON FUNCTION batchguard.cleanup_expired_backups(boolean) IS
+    'Removes expired backups not on legal hold (row now, file once the deletion commits); '
+    'a superuser cleans every owner''s, anyone else their own. dry_run only counts them';
+
 CREATE FUNCTION batchguard._export_progress()
     RETURNS TABLE(pid integer, datid oid, usesysid oid, backup_id uuid, phase text,
                   rows_written bigint, bytes_written bigint, started_at timestamptz)

@@ -8,6 +8,7 @@
 #include "pg/datum.hpp"
 #include "pg/guard.hpp"
 #include "pg/identity.hpp"
+#include "pg/transaction.hpp"
 
 extern "C" {
 #include "utils/snapmgr.h"
@@ -36,14 +37,9 @@ pg::Statement result_sql{
 Datum ids_arg(FunctionCallInfo fcinfo, int n) {
     pg::require_not_null(fcinfo, n, "ids");
     const Datum ids = PG_GETARG_DATUM(n);
-    const auto elements = pg::text_array_elements(ids);
-    if (elements.empty())
+    if (pg::text_array_without_nulls(ids, "ids").empty())
         throw Error(sqlstate::kInvalidParameterValue, "ids must not be empty", {},
                     "Pass the primary keys of the rows to delete.");
-    for (std::size_t i = 0; i < elements.size(); ++i)
-        if (!elements[i])
-            throw Error(sqlstate::kNullValueNotAllowed,
-                        "ids must not contain NULL (element " + std::to_string(i + 1) + ")");
     return ids;
 }
 
@@ -146,7 +142,7 @@ BATCHGUARD_FUNCTION(batchguard_delete_with_backup) {
     request.for_delete = true;
     if (!PG_ARGISNULL(2)) request.retention = PG_GETARG_DATUM(2);
     if (const auto label = pg::text_arg(fcinfo, 3)) request.label = std::string(*label);
-    require_read_committed("delete_with_backup");
+    pg::require_read_committed("delete_with_backup", kLockedRowsHint);
     pg::pg_call([] { PreventCommandIfReadOnly("delete_with_backup()"); });
     const std::string owner = pg::current_owner();
 

@@ -1,4 +1,4 @@
--- Deletes with backup, delete previews and restores (issue 5).
+-- Deletes with backup, delete previews, restores and purges.
 
 CREATE FUNCTION batchguard.delete_preview(source regclass, ids text[])
     RETURNS TABLE(table_name text, action text, "rows" bigint, estimated_bytes bigint)

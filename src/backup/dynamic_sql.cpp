@@ -31,14 +31,4 @@ Datum jsonb_datum(const std::string& json) {
         [&] { return DirectFunctionCall1(jsonb_in, CStringGetDatum(json.c_str())); });
 }
 
-void require_read_committed(const char* function) {
-    if (!IsolationUsesXactSnapshot()) return;
-    throw Error(sqlstate::kFeatureNotSupported,
-                std::string(function) + " requires the READ COMMITTED isolation level",
-                std::string("The transaction is ") +
-                    (IsolationIsSerializable() ? "SERIALIZABLE" : "REPEATABLE READ") + ".",
-                "Run it in a READ COMMITTED transaction: the rows it locks must be read again "
-                "after the locks are taken, which a transaction snapshot cannot do.");
-}
-
 }  // namespace batchguard::backup

@@ -24,7 +24,10 @@ std::uint64_t last_processed();
 // A jsonb datum (current memory context) from JSON text in the server encoding.
 Datum jsonb_datum(const std::string& json);
 
-// Fails early outside READ COMMITTED.
-void require_read_committed(const char* function);
+// Why delete_with_backup and purge_with_backup need READ COMMITTED
+// (pg::require_read_committed).
+inline constexpr const char* kLockedRowsHint =
+    "Run it in a READ COMMITTED transaction: the rows it locks must be read again after the "
+    "locks are taken, which a transaction snapshot cannot do.";
 
 }  // namespace batchguard::backup

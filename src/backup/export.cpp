@@ -259,8 +259,8 @@ ExportResult export_backup(const ExportRequest& request) {
         created_at = DatumGetTimestampTz(r.datum(0, 6).value());
         expires_at = DatumGetTimestampTz(r.datum(0, 7).value());
         pg::Rows usage = spi.execute(usage_sql, {pg::Arg::text(owner)});
-        quota.total_limit = kilobytes_to_bytes(cfg::max_backup_kb);
-        quota.owner_limit = kilobytes_to_bytes(cfg::max_backup_kb_per_owner);
+        quota.total_limit = kilobytes_to_bytes(cfg::max_backup_bytes_kb);
+        quota.owner_limit = kilobytes_to_bytes(cfg::max_backup_bytes_per_owner_kb);
         quota.total_used = usage.int8(0, 1).value();
         quota.owner_used = usage.int8(0, 2).value();
     }

@@ -65,12 +65,7 @@ struct Chunk {
 
 Chunk read_chunk(const BackupRecord& record, std::int64_t offset,
                  std::optional<std::int64_t> length, MemoryContext target) {
-    const std::string path = record.path();
-    std::unique_ptr<pg::BackupFileReader> file = pg::BackupFileReader::open(path, false);
-    if (!file) require_readable(record);  // raises the missing-file error
-    if (!file)
-        throw Error(sqlstate::kBackupFileMissing,
-                    "the file of backup " + record.backup_id + " is missing");
+    std::unique_ptr<pg::BackupFileReader> file = open_backup_file(record, false);
     const auto size = static_cast<std::int64_t>(file->size());
     if (offset > size)
         throw Error(sqlstate::kInvalidParameterValue,
@@ -105,11 +100,7 @@ Chunk read_chunk(const BackupRecord& record, std::int64_t offset,
     }
     if (hash) {
         const std::string actual = hash->finish_hex();
-        if (actual != record.file_sha256)
-            throw Error(sqlstate::kBackupCorrupt,
-                        "backup " + record.backup_id + " is corrupt: its SHA-256 does not match",
-                        "The file's SHA-256 is " + actual + "; the backup recorded " +
-                            record.file_sha256 + ".");
+        if (actual != record.file_sha256) sha256_mismatch(record, actual);
     }
     return chunk;
 }
@@ -168,11 +159,7 @@ BATCHGUARD_FUNCTION(batchguard_export_backup) {
     request.source = PG_GETARG_OID(0);
     if (!PG_ARGISNULL(1)) {
         const Datum ids = PG_GETARG_DATUM(1);
-        const auto elements = pg::text_array_elements(ids);
-        for (std::size_t i = 0; i < elements.size(); ++i)
-            if (!elements[i])
-                throw Error(sqlstate::kNullValueNotAllowed,
-                            "ids must not contain NULL (element " + std::to_string(i + 1) + ")");
+        (void)pg::text_array_without_nulls(ids, "ids");
         request.ids = ids;
     }
     request.include_children = PG_GETARG_BOOL(2);
@@ -260,10 +247,7 @@ BATCHGUARD_FUNCTION(batchguard_backup_rows) {
             funcctx->tuple_desc = BlessTupleDesc(desc);
             MemoryContextSwitchTo(old);
         });
-        scan->file = pg::BackupFileReader::open(scan->record.path(), true);
-        if (!scan->file)
-            throw Error(sqlstate::kBackupFileMissing,
-                        "the file of backup " + scan->record.backup_id + " is missing");
+        scan->file = open_backup_file(scan->record, true);
         scan->zstd = std::make_unique<ZstdReader>(*scan->file);
         scan->stream = std::make_unique<BackupStreamReader>(*scan->zstd, pg::make_sha256());
         scan->convert = GetDatabaseEncoding() != PG_UTF8 && GetDatabaseEncoding() != PG_SQL_ASCII;
@@ -285,12 +269,7 @@ BATCHGUARD_FUNCTION(batchguard_backup_rows) {
     std::optional<RowLine> row = scan->stream->next_row();
     if (!row) {
         const std::string actual = scan->file->sha256_hex();
-        if (actual != scan->record.file_sha256)
-            throw Error(
-                sqlstate::kBackupCorrupt,
-                "backup " + scan->record.backup_id + " is corrupt: its SHA-256 does not match",
-                "The file's SHA-256 is " + actual + "; the backup recorded " +
-                    scan->record.file_sha256 + ".");
+        if (actual != scan->record.file_sha256) sha256_mismatch(scan->record, actual);
         pg::pg_call([&] { SRF_RETURN_DONE(funcctx); });
         return 0;
     }

@@ -68,7 +68,7 @@ class BackupGraph {
     std::vector<RowQuery> queries(bool rows_only = false) const;
     // The header's table list.
     std::vector<BackupTable> header_tables() const;
-    // The SQL type of the source's key (for the ids parameter).
+    // Whether the source rows are selected by ids ($1, a text[] of primary keys).
     bool have_ids() const { return have_ids_; }
 
   private:

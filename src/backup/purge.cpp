@@ -6,6 +6,7 @@
 #include "core/error.hpp"
 #include "pg/datum.hpp"
 #include "pg/guard.hpp"
+#include "pg/transaction.hpp"
 
 extern "C" {
 #include "nodes/parsenodes.h"
@@ -106,7 +107,7 @@ BATCHGUARD_FUNCTION(batchguard_purge_with_backup) {
                     "Each chunk commits on its own, which a transaction block or a function "
                     "call cannot allow.",
                     "CALL batchguard.purge_with_backup(...) as a statement of its own.");
-    require_read_committed("purge_with_backup");
+    pg::require_read_committed("purge_with_backup", kLockedRowsHint);
     pg::set_error_context("pg_batchguard purge " + job_id);
 
     NonAtomicSpi spi;

@@ -84,11 +84,7 @@ std::string join(const std::vector<std::string>& items, const std::string& prefi
 }
 
 BackupHeader read_header(const BackupRecord& record) {
-    std::unique_ptr<pg::BackupFileReader> file = pg::BackupFileReader::open(record.path(), false);
-    if (!file) require_readable(record);
-    if (!file)
-        throw Error(sqlstate::kBackupFileMissing,
-                    "the file of backup " + record.backup_id + " is missing");
+    std::unique_ptr<pg::BackupFileReader> file = open_backup_file(record, false);
     ZstdReader zstd(*file);
     BackupStreamReader stream(zstd, pg::make_sha256());
     return stream.header();

@@ -67,12 +67,27 @@ void require_readable(const BackupRecord& record) {
     if (record.expired)
         throw Error(sqlstate::kBackupExpired, "backup " + record.backup_id + " has expired", {},
                     "Extend a backup with extend_backup() before it expires.");
-    if (!pg::backup_file_exists(record.path()))
-        throw Error(sqlstate::kBackupFileMissing,
-                    "the file of backup " + record.backup_id + " is missing",
-                    "Backup files are node-local: a restored dump, a replica or an upgraded "
-                    "cluster does not have them.",
-                    {});
+    if (!pg::backup_file_exists(record.path())) file_missing(record);
+}
+
+std::unique_ptr<pg::BackupFileReader> open_backup_file(const BackupRecord& record, bool hash) {
+    std::unique_ptr<pg::BackupFileReader> file = pg::BackupFileReader::open(record.path(), hash);
+    if (!file) file_missing(record);
+    return file;
+}
+
+void file_missing(const BackupRecord& record) {
+    throw Error(sqlstate::kBackupFileMissing,
+                "the file of backup " + record.backup_id + " is missing",
+                "Backup files are node-local: a restored dump, a replica or an upgraded "
+                "cluster does not have them.");
+}
+
+void sha256_mismatch(const BackupRecord& record, const std::string& actual) {
+    throw Error(sqlstate::kBackupCorrupt,
+                "backup " + record.backup_id + " is corrupt: its SHA-256 does not match",
+                "The file's SHA-256 is " + actual + "; the backup recorded " +
+                    record.file_sha256 + ".");
 }
 
 void audit(pg::SpiSession& spi, const BackupRecord& record, std::string_view actor,

@@ -2,9 +2,11 @@
 // reads them. Callers' identities are checked here before anything is touched.
 #pragma once
 #include "pg/postgres.hpp"
+#include "pg/files.hpp"
 #include "pg/spi.hpp"
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -35,6 +37,16 @@ std::optional<BackupRecord> find_backup(pg::SpiSession& spi, Datum backup_id,
 
 // Raises the expired / missing-file errors for a backup that is about to be read.
 void require_readable(const BackupRecord& record);
+
+// The backup's file, open for reading (and hashing everything read, when asked); the
+// missing-file error (PB102) when it is gone.
+std::unique_ptr<pg::BackupFileReader> open_backup_file(const BackupRecord& record, bool hash);
+
+// The missing-file error (PB102).
+[[noreturn]] void file_missing(const BackupRecord& record);
+
+// The error (PB103) for a file whose SHA-256 is not the one the backup recorded.
+[[noreturn]] void sha256_mismatch(const BackupRecord& record, const std::string& actual);
 
 // Appends an audit row (and logs it: an audit row in a rolled-back transaction is gone).
 void audit(pg::SpiSession& spi, const BackupRecord& record, std::string_view actor,

@@ -1,9 +1,11 @@
 #include "pg/datum.hpp"
 
+#include "core/error.hpp"
 #include "pg/guard.hpp"
 
 #include <algorithm>
 #include <cstring>
+#include <string>
 
 namespace batchguard::pg {
 
@@ -68,6 +70,20 @@ std::vector<std::optional<std::string_view>> text_array_elements(Datum array) {
             text* t = reinterpret_cast<text*>(DatumGetPointer(e.values[i]));
             result.emplace_back(std::string_view(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t)));
         }
+    }
+    return result;
+}
+
+std::vector<std::string_view> text_array_without_nulls(Datum array, const char* name) {
+    const std::vector<std::optional<std::string_view>> elements = text_array_elements(array);
+    std::vector<std::string_view> result;
+    result.reserve(elements.size());
+    for (std::size_t i = 0; i < elements.size(); ++i) {
+        if (!elements[i])
+            throw Error(sqlstate::kNullValueNotAllowed, std::string(name) +
+                                                            " must not contain NULL (element " +
+                                                            std::to_string(i + 1) + ")");
+        result.push_back(*elements[i]);
     }
     return result;
 }

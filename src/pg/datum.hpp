@@ -20,6 +20,9 @@ std::optional<bool> bool_arg(FunctionCallInfo fcinfo, int n);
 // Elements of a one-dimensional text[]; a NULL element is nullopt.
 std::vector<std::optional<std::string_view>> text_array_elements(Datum array);
 
+// Elements of a one-dimensional text[] that must not hold NULL: throws Error (22004)
+// naming the argument `name` and the first NULL element.
+std::vector<std::string_view> text_array_without_nulls(Datum array, const char* name);
 
 // A text[] datum built from the given strings.
 Datum make_text_array(const std::vector<std::string_view>& items);

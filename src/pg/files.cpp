@@ -36,8 +36,6 @@ std::vector<PendingFile>& pending_files() {
 // Runs in abort callbacks: must never raise an ERROR.
 void unlink_quietly(const std::string& path) {
     if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
-        const int saved = errno;
-        errno = saved;
         ereport(WARNING,
                 (errcode_for_file_access(),
                  errmsg("pg_batchguard: could not remove backup file \"%s\": %m", path.c_str())));
@@ -112,15 +110,21 @@ void subxact_callback(SubXactEvent event, SubTransactionId my_subid, SubTransact
     }
 }
 
-std::string directory_setting() {
-    const char* dir = batchguard::settings::backup_directory;
-    return dir != nullptr ? dir : "pg_batchguard";
-}
-
 }  // namespace
 
+const char* backup_directory() noexcept {
+    const char* dir = settings::backup_directory;
+    return dir != nullptr ? dir : settings::kDefaultBackupDirectory;
+}
+
+void format_database_backup_directory(char* out, std::size_t size, Oid database) noexcept {
+    ::snprintf(out, size, "%s/%u", backup_directory(), database);
+}
+
 std::string database_backup_directory() {
-    return directory_setting() + "/" + std::to_string(MyDatabaseId);
+    char dir[MAXPGPATH];
+    format_database_backup_directory(dir, sizeof dir, MyDatabaseId);
+    return dir;
 }
 
 std::string backup_file_path(const std::string& backup_id, std::uint64_t xid) {
@@ -128,7 +132,7 @@ std::string backup_file_path(const std::string& backup_id, std::uint64_t xid) {
 }
 
 void ensure_backup_directory() {
-    const std::string base = directory_setting();
+    const std::string base = backup_directory();
     const std::string dir = database_backup_directory();
     pg_call([&] {
         for (const std::string* d : {&base, &dir}) {

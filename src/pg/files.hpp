@@ -18,7 +18,14 @@ extern "C" {
 
 namespace batchguard::pg {
 
-// <backup_directory>/<database oid>
+// batchguard.backup_directory (its default until the setting is defined).
+const char* backup_directory() noexcept;
+
+// <backup_directory>/<database oid> into `out`, in plain C: for the workers' loops, which
+// hold no C++ object where PostgreSQL may longjmp.
+void format_database_backup_directory(char* out, std::size_t size, Oid database) noexcept;
+
+// <backup_directory>/<this database's oid>
 std::string database_backup_directory();
 
 // <backup_directory>/<database oid>/<backup id>-<xid>.jsonl.zst: nothing a caller can

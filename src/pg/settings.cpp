@@ -19,8 +19,8 @@ int backup_retention_s = 7 * 24 * 3600;
 int max_backup_retention_s = 365 * 24 * 3600;
 int compression_level = 3;
 int compression_workers = 1;
-int max_backup_kb = -1;
-int max_backup_kb_per_owner = -1;
+int max_backup_bytes_kb = -1;
+int max_backup_bytes_per_owner_kb = -1;
 
 namespace {
 
@@ -81,7 +81,7 @@ void define() {
         "Directory of backup files (one subdirectory per database); a relative path is "
         "inside the data directory.",
         "Backup files are node-local: pg_dump, replicas and pg_upgrade do not carry them.",
-        &backup_directory, "pg_batchguard", PGC_SIGHUP, GUC_SUPERUSER_ONLY, check_backup_directory,
+        &backup_directory, kDefaultBackupDirectory, PGC_SIGHUP, GUC_SUPERUSER_ONLY, check_backup_directory,
         nullptr, nullptr);
     DefineCustomIntVariable(
         "batchguard.backup_retention",
@@ -102,11 +102,11 @@ void define() {
         &compression_workers, 1, 0, 8, PGC_SUSET, 0, nullptr, nullptr, nullptr);
     DefineCustomIntVariable("batchguard.max_backup_bytes",
                             "Total size of the backup files of a database; -1 means no limit.",
-                            nullptr, &max_backup_kb, -1, -1, INT_MAX, PGC_SUSET, GUC_UNIT_KB,
+                            nullptr, &max_backup_bytes_kb, -1, -1, INT_MAX, PGC_SUSET, GUC_UNIT_KB,
                             nullptr, nullptr, nullptr);
     DefineCustomIntVariable("batchguard.max_backup_bytes_per_owner",
                             "Total size of one owner's backup files; -1 means no limit.", nullptr,
-                            &max_backup_kb_per_owner, -1, -1, INT_MAX, PGC_SUSET, GUC_UNIT_KB,
+                            &max_backup_bytes_per_owner_kb, -1, -1, INT_MAX, PGC_SUSET, GUC_UNIT_KB,
                             nullptr, nullptr, nullptr);
 }
 

@@ -3,6 +3,7 @@
 // crash) and stops those whose database left the list. It only reads shared catalogs.
 #include "pg/postgres.hpp"
 #include "core/backup_file_name.hpp"
+#include "pg/files.hpp"
 #include "pg/settings.hpp"
 #include "worker/workers.hpp"
 
@@ -147,8 +148,7 @@ bool is_backup_file_name(const char* name) {
 // once its database has committed, so a database created meanwhile is never mistaken for
 // a dropped one. Never raises an error (the launcher must keep running).
 void remove_dropped_database_folders() {
-    const char* base = settings::backup_directory != nullptr ? settings::backup_directory
-                                                             : "pg_batchguard";
+    const char* base = pg::backup_directory();
     DIR* top = AllocateDir(base);
     if (top == nullptr) return;  // no backups at all yet
     List* folders = NIL;
@@ -165,7 +165,7 @@ void remove_dropped_database_folders() {
         const Oid oid = lfirst_oid(cell);
         if (list_member_oid(existing, oid)) continue;
         char dir[MAXPGPATH];
-        snprintf(dir, sizeof dir, "%s/%u", base, oid);
+        pg::format_database_backup_directory(dir, sizeof dir, oid);
         DIR* d = AllocateDir(dir);
         if (d == nullptr) continue;
         int removed = 0, foreign = 0;

@@ -2,6 +2,7 @@
 // every batchguard.cleanup_interval, each round in its own transaction. A failing round
 // is logged once and the next one runs as usual.
 #include "pg/postgres.hpp"
+#include "pg/files.hpp"
 #include "pg/settings.hpp"
 
 extern "C" {
@@ -26,11 +27,8 @@ bool kept_files_reported = false;
 // DROP EXTENSION): they are kept, never swept, and reported once per worker lifetime.
 void report_files_without_extension(const char* database) {
     if (kept_files_reported) return;
-    const char* base = batchguard::settings::backup_directory != nullptr
-                           ? batchguard::settings::backup_directory
-                           : "pg_batchguard";
     char dir[MAXPGPATH];
-    snprintf(dir, sizeof dir, "%s/%u", base, MyDatabaseId);
+    batchguard::pg::format_database_backup_directory(dir, sizeof dir, MyDatabaseId);
     DIR* d = AllocateDir(dir);
     if (d == nullptr) return;  // no folder: nothing to report
     long files = 0;
