@@ -1,7 +1,9 @@
 #include "checkpoint/batch_store.hpp"
 
+#include "checkpoint/arguments.hpp"
 #include "core/error.hpp"
 #include "pg/guard.hpp"
+#include "pg/identity.hpp"
 
 #include <algorithm>
 
@@ -36,6 +38,22 @@ constexpr const char* kCountItemsSql =
 pg::Statement count_items{kCountItemsSql, {INT8OID}};
 pg::Statement count_visible_items{kCountItemsSql, {INT8OID}};
 
+pg::Statement create_registered_batch{
+    "INSERT INTO batchguard.batches (owner, job_id, items_registered, total_items, metadata,"
+    "                                max_attempts)"
+    " VALUES ($1, $2, true, $3, $4, $5)"
+    " ON CONFLICT (owner, job_id) DO NOTHING RETURNING " BATCH_COLUMNS,
+    {TEXTOID, TEXTOID, INT8OID, JSONBOID, INT4OID}};
+
+pg::Statement lock_batch_row{"SELECT " BATCH_COLUMNS
+                             " FROM batchguard.batches WHERE owner = $1 AND job_id = $2 FOR UPDATE",
+                             {TEXTOID, TEXTOID}};
+
+pg::Statement update_state{
+    "UPDATE batchguard.batches SET state = $2, state_changed_at = clock_timestamp()"
+    " WHERE batch_id = $1 AND state <> $2 RETURNING state_changed_at",
+    {INT8OID, TEXTOID}};
+
 pg::Statement update_total{
     "UPDATE batchguard.batches SET total_items = $2, total_changed_at = clock_timestamp()"
     " WHERE batch_id = $1 AND total_items IS DISTINCT FROM $2",
@@ -69,6 +87,45 @@ Batch BatchStore::find_or_create(std::string_view owner, std::string_view job_id
     // Created concurrently by another session of the same owner, committed meanwhile.
     if (auto batch = find(owner, job_id)) return *batch;
     throw Error(sqlstate::kInternalError, "batch vanished while it was being created");
+}
+
+std::optional<Batch> BatchStore::create_registered(std::string_view owner, std::string_view job_id,
+                                                   std::optional<std::int64_t> total,
+                                                   Datum metadata, std::int32_t max_attempts) {
+    pg::Rows rows = spi_.execute(
+        create_registered_batch, {pg::Arg::text(owner), pg::Arg::text(job_id), pg::Arg::optional_int8(total),
+                       pg::Arg::of(metadata), pg::Arg::int4(max_attempts)});
+    if (rows.empty()) return std::nullopt;
+    return batch_from_rows(rows, 0, 1);
+}
+
+Batch BatchStore::existing(std::string_view owner, std::string_view job_id) {
+    pg::lock_job(owner, job_id, pg::JobLockMode::kShared);
+    std::optional<Batch> batch = find(owner, job_id);
+    if (!batch) unknown_job(job_id);
+    return *batch;
+}
+
+Batch BatchStore::locked(std::string_view owner, std::string_view job_id) {
+    pg::lock_job(owner, job_id, pg::JobLockMode::kShared);
+    std::optional<Batch> batch = lock(owner, job_id);
+    if (!batch) unknown_job(job_id);
+    return *batch;
+}
+
+std::optional<Batch> BatchStore::lock(std::string_view owner, std::string_view job_id) {
+    pg::Rows rows = spi_.execute(lock_batch_row, {pg::Arg::text(owner), pg::Arg::text(job_id)});
+    if (rows.empty()) return std::nullopt;
+    return batch_from_rows(rows, 0, 1);
+}
+
+bool BatchStore::set_state(Batch& batch, BatchState state) {
+    pg::Rows rows = spi_.execute(update_state,
+                                 {pg::Arg::int8(batch.batch_id), pg::Arg::text(to_string(state))});
+    if (rows.empty()) return false;
+    batch.state = state;
+    batch.state_changed_at = DatumGetTimestampTz(rows.datum(0, 1).value());
+    return true;
 }
 
 bool BatchStore::remove(std::string_view owner, std::string_view job_id) {

@@ -39,6 +39,20 @@ public:
     std::optional<Batch> find(std::string_view owner, std::string_view job_id);
     // The caller's batch, created in lazy mode (items need no registration) if new.
     Batch find_or_create(std::string_view owner, std::string_view job_id);
+    // A new batch of registered items (start_batch); nullopt when the owner already has
+    // the job id.
+    std::optional<Batch> create_registered(std::string_view owner, std::string_view job_id,
+                                           std::optional<std::int64_t> total, Datum metadata,
+                                           std::int32_t max_attempts);
+    // The caller's batch under the shared job lock (as item writers take it); the
+    // unknown-job error otherwise.
+    Batch existing(std::string_view owner, std::string_view job_id);
+    // The same, with the batch row locked for a state change.
+    Batch locked(std::string_view owner, std::string_view job_id);
+    // The batch row locked for a state change, or nullopt when the owner has no such job.
+    std::optional<Batch> lock(std::string_view owner, std::string_view job_id);
+    // Sets the explicit state; false when it already was.
+    bool set_state(Batch& batch, BatchState state);
     bool remove(std::string_view owner, std::string_view job_id);
 
     ItemTotals totals(std::int64_t batch_id);

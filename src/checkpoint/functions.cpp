@@ -179,7 +179,7 @@ BATCHGUARD_FUNCTION(batchguard_load_checkpoint) {
         nulls[4] = true;
     values[5] = TimestampTzGetDatum(last_change_of(progress->batch, progress->totals));
     values[6] = pg::text_datum(to_string(p.status));
-    return composite_result(fcinfo, pg::pg_call([&] { return heap_form_tuple(desc, values, nulls); }));
+    return composite_result(pg::pg_call([&] { return heap_form_tuple(desc, values, nulls); }));
 }
 
 BATCHGUARD_FUNCTION(batchguard_cleanup_checkpoint) {
@@ -322,10 +322,8 @@ BATCHGUARD_FUNCTION(batchguard_retry_failed) {
     }
     const std::string owner = pg::current_owner();
     pg::SpiSession spi;
-    pg::lock_job(owner, job_id, pg::JobLockMode::kShared);
-    std::optional<Batch> batch = BatchStore(spi).find(owner, job_id);
-    if (!batch) unknown_job(job_id);
-    const std::int64_t retried = ItemStore(spi, owner).retry_failed(*batch, item_ids);
+    const Batch batch = BatchStore(spi).existing(owner, job_id);
+    const std::int64_t retried = ItemStore(spi, owner).retry_failed(batch, item_ids);
     if (retried > 0) note_progress(owner, job_id);
     return Int64GetDatum(retried);
 }

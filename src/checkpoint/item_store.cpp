@@ -130,7 +130,21 @@ pg::Arg optional_datum(const std::optional<Datum>& d) {
     return d ? pg::Arg::of(*d) : pg::Arg::null();
 }
 
+// Sorted, so that sessions registering overlapping lists take the keys in one order.
+pg::Statement insert_items{
+    "INSERT INTO batchguard.batch_items (batch_id, item_id, owner)"
+    " SELECT DISTINCT $1::bigint, u.item, $3::text FROM unnest($2::text[]) AS u(item) ORDER BY 2"
+    " ON CONFLICT (batch_id, item_id) DO NOTHING",
+    {INT8OID, TEXTARRAYOID, TEXTOID},
+    CURSOR_OPT_CUSTOM_PLAN};
+
 }  // namespace
+
+std::int64_t ItemStore::register_items(const Batch& batch, Datum items) {
+    pg::Rows rows = spi_.execute(
+        insert_items, {pg::Arg::int8(batch.batch_id), pg::Arg::of(items), pg::Arg::text(owner_)});
+    return static_cast<std::int64_t>(rows.size());
+}
 
 bool ItemStore::record(const Batch& batch, std::string_view item_id, const Outcome& outcome,
                        std::optional<std::int64_t> lease_token) {

@@ -1,4 +1,5 @@
-// Item outcomes: the O(1) per-item writes and their bulk forms.
+// Items of a batch: their registration, the O(1) per-item outcome writes and their bulk
+// forms.
 #pragma once
 #include "checkpoint/batch_store.hpp"
 
@@ -30,6 +31,10 @@ public:
     // that the general way (find_or_create, then record) must decide.
     bool complete_in_existing_batch(std::string_view job_id, std::string_view item_id,
                                     std::optional<Datum> result, bool items_registered);
+
+    // Registers the items of a text[] as pending (start_batch, add_items); returns how
+    // many were new.
+    std::int64_t register_items(const Batch& batch, Datum items);
 
     // save_checkpoint's merges. `items` is a text[] datum, `failed` a validated jsonb array.
     void record_completed(const Batch& batch, Datum items);

@@ -12,21 +12,6 @@ namespace batchguard::checkpoint {
 
 namespace {
 
-pg::Statement insert_batch{
-    "INSERT INTO batchguard.batches (owner, job_id, items_registered, total_items, metadata,"
-    "                                max_attempts)"
-    " VALUES ($1, $2, true, $3, $4, $5)"
-    " ON CONFLICT (owner, job_id) DO NOTHING RETURNING " BATCH_COLUMNS,
-    {TEXTOID, TEXTOID, INT8OID, JSONBOID, INT4OID}};
-
-// Sorted, so that sessions registering overlapping lists take the keys in one order.
-pg::Statement insert_items{
-    "INSERT INTO batchguard.batch_items (batch_id, item_id, owner)"
-    " SELECT DISTINCT $1::bigint, u.item, $3::text FROM unnest($2::text[]) AS u(item) ORDER BY 2"
-    " ON CONFLICT (batch_id, item_id) DO NOTHING",
-    {INT8OID, TEXTARRAYOID, TEXTOID},
-    CURSOR_OPT_CUSTOM_PLAN};
-
 // The candidates come from the partial index of pending and running items, in item
 // order; running items whose lease is still live are passed over without a lock, and
 // rows another transaction holds are skipped. An expired item on its last attempt
@@ -136,15 +121,6 @@ pg::Statement release_leases{
     " RETURNING i.status = 'failed'",
     {INT8OID, TIMESTAMPTZOID, INT4OID}};
 
-pg::Statement lock_batch_row{"SELECT " BATCH_COLUMNS
-                             " FROM batchguard.batches WHERE owner = $1 AND job_id = $2 FOR UPDATE",
-                             {TEXTOID, TEXTOID}};
-
-pg::Statement update_state{
-    "UPDATE batchguard.batches SET state = $2, state_changed_at = clock_timestamp()"
-    " WHERE batch_id = $1 AND state <> $2 RETURNING state_changed_at",
-    {INT8OID, TEXTOID}};
-
 [[noreturn]] void lease_not_current(std::int64_t token, const pg::Rows& holders) {
     for (std::uint64_t row = 0; row < holders.size(); ++row) {
         if (holders.int8(row, 1).value() != token) continue;
@@ -163,22 +139,6 @@ pg::Statement update_state{
 }
 
 }  // namespace
-
-std::optional<Batch> LeaseStore::create_batch(std::string_view job_id,
-                                              std::optional<std::int64_t> total, Datum metadata,
-                                              std::int32_t max_attempts) {
-    pg::Rows rows = spi_.execute(
-        insert_batch, {pg::Arg::text(owner_), pg::Arg::text(job_id), pg::Arg::optional_int8(total),
-                       pg::Arg::of(metadata), pg::Arg::int4(max_attempts)});
-    if (rows.empty()) return std::nullopt;
-    return batch_from_rows(rows, 0, 1);
-}
-
-std::int64_t LeaseStore::register_items(const Batch& batch, Datum items) {
-    pg::Rows rows = spi_.execute(
-        insert_items, {pg::Arg::int8(batch.batch_id), pg::Arg::of(items), pg::Arg::text(owner_)});
-    return static_cast<std::int64_t>(rows.size());
-}
 
 std::vector<ClaimedItem> LeaseStore::claim(const Batch& batch, std::int32_t max_items,
                                            TimestampTz now, TimestampTz expires,
@@ -274,21 +234,6 @@ ReleasedLeases LeaseStore::release_expired(const Batch& batch, TimestampTz now) 
     return released;
 }
 
-std::optional<Batch> LeaseStore::lock_batch(std::string_view job_id) {
-    pg::Rows rows = spi_.execute(lock_batch_row, {pg::Arg::text(owner_), pg::Arg::text(job_id)});
-    if (rows.empty()) return std::nullopt;
-    return batch_from_rows(rows, 0, 1);
-}
-
-bool LeaseStore::set_state(Batch& batch, BatchState state) {
-    pg::Rows rows = spi_.execute(update_state,
-                                 {pg::Arg::int8(batch.batch_id), pg::Arg::text(to_string(state))});
-    if (rows.empty()) return false;
-    batch.state = state;
-    batch.state_changed_at = DatumGetTimestampTz(rows.datum(0, 1).value());
-    return true;
-}
-
 TimestampTz lease_expiry(TimestampTz now, Datum lease, const char* what) {
     const TimestampTz expires = pg::pg_call([&] {
         return DatumGetTimestampTz(
@@ -301,16 +246,6 @@ TimestampTz lease_expiry(TimestampTz now, Datum lease, const char* what) {
                     std::string(what) + " is '" + text + "'.");
     }
     return expires;
-}
-
-void require_read_committed(const char* function) {
-    if (!IsolationUsesXactSnapshot()) return;
-    throw Error(sqlstate::kFeatureNotSupported,
-                std::string(function) + " requires the READ COMMITTED isolation level",
-                std::string("The transaction is ") +
-                    (IsolationIsSerializable() ? "SERIALIZABLE" : "REPEATABLE READ") + ".",
-                "Claim items in a READ COMMITTED transaction: under a transaction snapshot, "
-                "skipping locked items would raise serialization failures.");
 }
 
 }  // namespace batchguard::checkpoint

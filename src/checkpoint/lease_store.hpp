@@ -1,6 +1,6 @@
-// Registered items and their leases: the SQL of start_batch, add_items, claim_items,
-// complete_items, heartbeat and the batch state changes. Every statement names its
-// batch; item statements never touch the batch row.
+// Leases of registered items: the SQL of claim_items, complete_items, heartbeat and of
+// the release of expired leases. Every statement names its batch and never touches the
+// batch row.
 #pragma once
 #include "checkpoint/batch_store.hpp"
 
@@ -27,12 +27,6 @@ class LeaseStore {
   public:
     LeaseStore(pg::SpiSession& spi, std::string_view owner) : spi_(spi), owner_(owner) {}
 
-    // A new batch of registered items; nullopt when the owner already has the job id.
-    std::optional<Batch> create_batch(std::string_view job_id, std::optional<std::int64_t> total,
-                                      Datum metadata, std::int32_t max_attempts);
-    // Registers the items of a text[] as pending; returns how many were new.
-    std::int64_t register_items(const Batch& batch, Datum items);
-
     // Up to max_items pending or expired items, each with a new lease until `expires`.
     // Expired items on their last attempt become failed instead and are not returned.
     // Rows locked by another transaction are skipped, never waited for.
@@ -53,10 +47,6 @@ class LeaseStore {
     // attempt. Items whose row is locked (being completed right now) are left alone.
     ReleasedLeases release_expired(const Batch& batch, TimestampTz now);
 
-    // The batch row locked for a state change, or nullopt when the owner has no such job.
-    std::optional<Batch> lock_batch(std::string_view job_id);
-    // Sets the explicit state; false when it already was.
-    bool set_state(Batch& batch, BatchState state);
 
   private:
     pg::SpiSession& spi_;
@@ -66,9 +56,5 @@ class LeaseStore {
 // now + lease, computed by PostgreSQL (months and days follow the calendar); throws
 // 22023 unless the result is later than now.
 TimestampTz lease_expiry(TimestampTz now, Datum lease, const char* what);
-
-// claim_items needs READ COMMITTED: SKIP LOCKED under a transaction snapshot would raise
-// serialization failures instead of skipping. Throws 0A000 with a hint otherwise.
-void require_read_committed(const char* function);
 
 }  // namespace batchguard::checkpoint

@@ -50,7 +50,7 @@ TupleDesc composite_result_desc(FunctionCallInfo fcinfo) {
     });
 }
 
-Datum composite_result(FunctionCallInfo, HeapTuple tuple) {
+Datum composite_result(HeapTuple tuple) {
     return pg::pg_call([&] { return HeapTupleGetDatum(tuple); });
 }
 
@@ -64,7 +64,7 @@ std::optional<BatchProgress> find_progress(pg::SpiSession& spi, std::string_view
 
 Datum progress_result(FunctionCallInfo fcinfo, std::string_view job_id, const BatchProgress& p) {
     return composite_result(
-        fcinfo, progress_tuple(composite_result_desc(fcinfo), job_id, p.batch, p.totals));
+        progress_tuple(composite_result_desc(fcinfo), job_id, p.batch, p.totals));
 }
 
 }  // namespace batchguard::checkpoint

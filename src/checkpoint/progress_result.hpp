@@ -22,8 +22,9 @@ std::optional<BatchProgress> find_progress(pg::SpiSession& spi, std::string_view
 // memory allocated during SPI is released with it.
 Datum progress_result(FunctionCallInfo fcinfo, std::string_view job_id, const BatchProgress& p);
 
-// Returns the function's composite result from a tuple.
-Datum composite_result(FunctionCallInfo fcinfo, HeapTuple tuple);
+// The function's composite result type, blessed (to build its tuple with).
 TupleDesc composite_result_desc(FunctionCallInfo fcinfo);
+// The composite datum of a tuple built with that descriptor.
+Datum composite_result(HeapTuple tuple);
 
 }  // namespace batchguard::checkpoint
