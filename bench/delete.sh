@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# delete_with_backup / restore_backup benchmark (issue 5), on 100,000 conversations with 5
+# delete_with_backup / restore_backup benchmark, on 100,000 conversations with 5
 # turns each by default, each measurement on a fresh copy of the same database:
 #   delete_with_backup                 vs  export_backup + DELETE, measured separately
 #   restore_backup                     vs  psql --single-transaction of pg_dump --data-only --inserts

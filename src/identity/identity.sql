@@ -1,5 +1,11 @@
 -- Owner identity: who owns the rows a caller creates, and who may read everything.
 
+CREATE FUNCTION batchguard.current_owner() RETURNS text
+    LANGUAGE c STABLE PARALLEL SAFE
+    AS 'MODULE_PATHNAME', 'batchguard_current_owner';
+COMMENT ON FUNCTION batchguard.current_owner() IS
+    'The owner recorded on the rows the caller creates, and the only owner whose rows it sees';
+
 CREATE TABLE batchguard.identity_map (
     role       regrole PRIMARY KEY,
     setting    text NOT NULL,

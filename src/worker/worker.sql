@@ -18,11 +18,3 @@ COMMENT ON FUNCTION batchguard.run_maintenance() IS
     'One maintenance round: expired backups, expired leases, orphan files (superuser only), '
     'rows whose file vanished, finished batches past batchguard.finished_batch_retention; '
     'a superuser maintains every owner''s rows, anyone else their own. Returns the counts';
-
-CREATE FUNCTION batchguard.cleanup_expired_backups(dry_run boolean DEFAULT false)
-    RETURNS bigint
-    LANGUAGE c VOLATILE PARALLEL UNSAFE
-    AS 'MODULE_PATHNAME', 'batchguard_cleanup_expired_backups';
-COMMENT ON FUNCTION batchguard.cleanup_expired_backups(boolean) IS
-    'Removes expired backups not on legal hold (row now, file once the deletion commits); '
-    'a superuser cleans every owner''s, anyone else their own. dry_run only counts them';
