@@ -33,7 +33,9 @@ PROVE_TESTS := $(sort $(wildcard test/t/*.pl))
 TAP_TESTS   := $(if $(PROVE_TESTS),1)
 
 SHLIB_LINK   = -lzstd -lstdc++
-PG_CPPFLAGS  = -Isrc -isystem $(shell $(PG_CONFIG) --includedir-server)
+PG_CONFIG   ?= pg_config
+SERVER_INCLUDES := -isystem $(shell $(PG_CONFIG) --includedir-server)
+PG_CPPFLAGS  = -Isrc $(SERVER_INCLUDES)
 # -MMD: an object is rebuilt when a header it includes changes (PGXS tracks only sources).
 PG_CXXFLAGS  = -std=c++20 -fPIC -MMD -MP -Wall -Wextra -Wno-missing-field-initializers \
                $(if $(WERROR),-Werror)
@@ -42,11 +44,14 @@ PG_CXXFLAGS  = -std=c++20 -fPIC -MMD -MP -Wall -Wextra -Wno-missing-field-initia
 # C++ flags; the extension's functions are not JIT-inlinable anyway.
 override with_llvm = no
 
-PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
-src/core/%.o: override CXXFLAGS += -DBATCHGUARD_CORE
+# src/core is pure C++: it is compiled without any of PostgreSQL's include directories (as
+# under CMake), so including a PostgreSQL header there fails the build, and core/pure.hpp
+# refuses postgres.h on top (docs/internals.md).
+src/core/%.o: override CPPFLAGS := -Isrc -DBATCHGUARD_CORE \
+	$(filter-out -I% $(SERVER_INCLUDES),$(CPPFLAGS))
 
 $(EXTENSION)--$(EXTVERSION).sql: $(INSTALL_SQL)
 	cat $^ > $@
