@@ -20,7 +20,8 @@ void _PG_init(void) {
     if (process_shared_preload_libraries_in_progress) {
         batchguard::worker::register_launcher();
         batchguard::backup::install_progress_shmem_hooks();
-    } else if (batchguard::settings::enable_worker && batchguard::settings::database_names != nullptr &&
+    } else if (batchguard::settings::enable_worker &&
+               batchguard::settings::database_names != nullptr &&
                batchguard::settings::database_names[0] != '\0') {
         // Workers are configured but cannot run: say so (once per session that loads us).
         ereport(LOG, (errmsg("pg_batchguard is not preloaded: no maintenance workers run for "

@@ -166,8 +166,7 @@ BackupGraph BackupGraph::build(pg::SpiSession& spi, Oid source, bool have_ids,
                     "export_backup reads ordinary and partitioned tables.");
     // pg_catalog, information_schema and the rest of initdb's relations are not user data
     if (source < FirstNormalObjectId)
-        throw Error(sqlstate::kWrongObjectType,
-                    "\"" + found[0].table.name + "\" is a system table",
+        throw Error(sqlstate::kWrongObjectType, "\"" + found[0].table.name + "\" is a system table",
                     "export_backup reads user tables.");
 
     BackupGraph graph;

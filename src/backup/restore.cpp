@@ -46,8 +46,8 @@ pg::Statement current_key{
     " WHERE i.indrelid = $1 AND i.indisprimary ORDER BY k.n",
     {OIDOID}};
 
-pg::Statement share_lock_backup{
-    "SELECT FROM batchguard.backups WHERE backup_id = $1 FOR KEY SHARE", {UUIDOID}};
+pg::Statement share_lock_backup{"SELECT FROM batchguard.backups WHERE backup_id = $1 FOR KEY SHARE",
+                                {UUIDOID}};
 
 pg::Statement delete_action{
     "SELECT b.delete_actions -> $2 ->> 'action',"

@@ -84,10 +84,10 @@ void file_missing(const BackupRecord& record) {
 }
 
 void sha256_mismatch(const BackupRecord& record, const std::string& actual) {
-    throw Error(sqlstate::kBackupCorrupt,
-                "backup " + record.backup_id + " is corrupt: its SHA-256 does not match",
-                "The file's SHA-256 is " + actual + "; the backup recorded " +
-                    record.file_sha256 + ".");
+    throw Error(
+        sqlstate::kBackupCorrupt,
+        "backup " + record.backup_id + " is corrupt: its SHA-256 does not match",
+        "The file's SHA-256 is " + actual + "; the backup recorded " + record.file_sha256 + ".");
 }
 
 void audit(pg::SpiSession& spi, const BackupRecord& record, std::string_view actor,

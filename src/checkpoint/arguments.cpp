@@ -29,9 +29,9 @@ std::vector<std::string_view> item_list(Datum array, const char* what) {
     for (std::size_t i = 0; i < elements.size(); ++i) {
         if ((i & 0xFFFF) == 0) pg::check_for_interrupts();
         if (!elements[i])
-            throw Error(sqlstate::kNullValueNotAllowed,
-                        std::string(what) + " must not contain NULL (element " +
-                            std::to_string(i + 1) + ")");
+            throw Error(sqlstate::kNullValueNotAllowed, std::string(what) +
+                                                            " must not contain NULL (element " +
+                                                            std::to_string(i + 1) + ")");
         // The message is built only for a bad element.
         if (!is_valid_id(*elements[i]))
             validate_id(elements[i], std::string(what) + " element " + std::to_string(i + 1));

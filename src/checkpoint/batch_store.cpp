@@ -11,9 +11,9 @@ namespace batchguard::checkpoint {
 
 namespace {
 
-pg::Statement find_batch{
-    "SELECT " BATCH_COLUMNS " FROM batchguard.batches WHERE owner = $1 AND job_id = $2",
-    {TEXTOID, TEXTOID}};
+pg::Statement find_batch{"SELECT " BATCH_COLUMNS
+                         " FROM batchguard.batches WHERE owner = $1 AND job_id = $2",
+                         {TEXTOID, TEXTOID}};
 
 pg::Statement create_batch{
     "INSERT INTO batchguard.batches (owner, job_id) VALUES ($1, $2)"
@@ -70,7 +70,8 @@ Batch batch_from_rows(const pg::Rows& rows, std::uint64_t row, int first_column)
     batch.max_attempts = rows.int4(row, c + 3).value();
     batch.state = parse_batch_state(rows.text(row, c + 4).value());
     batch.created_at = DatumGetTimestampTz(rows.datum(row, c + 5).value());
-    if (auto changed = rows.datum(row, c + 6)) batch.state_changed_at = DatumGetTimestampTz(*changed);
+    if (auto changed = rows.datum(row, c + 6))
+        batch.state_changed_at = DatumGetTimestampTz(*changed);
     return batch;
 }
 
@@ -92,9 +93,10 @@ Batch BatchStore::find_or_create(std::string_view owner, std::string_view job_id
 std::optional<Batch> BatchStore::create_registered(std::string_view owner, std::string_view job_id,
                                                    std::optional<std::int64_t> total,
                                                    Datum metadata, std::int32_t max_attempts) {
-    pg::Rows rows = spi_.execute(
-        create_registered_batch, {pg::Arg::text(owner), pg::Arg::text(job_id), pg::Arg::optional_int8(total),
-                       pg::Arg::of(metadata), pg::Arg::int4(max_attempts)});
+    pg::Rows rows =
+        spi_.execute(create_registered_batch,
+                     {pg::Arg::text(owner), pg::Arg::text(job_id), pg::Arg::optional_int8(total),
+                      pg::Arg::of(metadata), pg::Arg::int4(max_attempts)});
     if (rows.empty()) return std::nullopt;
     return batch_from_rows(rows, 0, 1);
 }
@@ -137,9 +139,8 @@ bool BatchStore::remove(std::string_view owner, std::string_view job_id) {
 }
 
 ItemTotals BatchStore::totals(std::int64_t batch_id) {
-    pg::Statement& count = spi_.identity() == pg::SpiSession::Identity::kAsCaller
-                               ? count_visible_items
-                               : count_items;
+    pg::Statement& count =
+        spi_.identity() == pg::SpiSession::Identity::kAsCaller ? count_visible_items : count_items;
     pg::Rows rows = spi_.execute(count, {pg::Arg::int8(batch_id)});
     ItemTotals totals;
     totals.counts.completed = rows.int8(0, 1).value();

@@ -33,7 +33,7 @@ struct ItemTotals {
 };
 
 class BatchStore {
-public:
+  public:
     explicit BatchStore(pg::SpiSession& spi) : spi_(spi) {}
 
     std::optional<Batch> find(std::string_view owner, std::string_view job_id);
@@ -59,7 +59,7 @@ public:
     // An explicit total below the number of known items is an error (22023).
     void set_total(const Batch& batch, std::int64_t total);
 
-private:
+  private:
     pg::SpiSession& spi_;
 };
 

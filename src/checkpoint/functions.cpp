@@ -39,10 +39,11 @@ void validate_failed_items(pg::SpiSession& spi, Datum failed) {
         const std::optional<std::string> item_type = rows.text(row, 3);
         const std::optional<std::string> error_type = rows.text(row, 4);
         const std::optional<std::string> detail_type = rows.text(row, 5);
-        FailedItemShape shape{rows.int8(row, 1).value(), element, item_type, error_type, detail_type};
+        FailedItemShape shape{rows.int8(row, 1).value(), element, item_type, error_type,
+                              detail_type};
         validate_failed_item(shape);
-        validate_id(rows.text(row, 6), "failed_items element " + std::to_string(shape.position) +
-                                           " item_id");
+        validate_id(rows.text(row, 6),
+                    "failed_items element " + std::to_string(shape.position) + " item_id");
     }
 }
 
@@ -52,7 +53,7 @@ Datum bool_result(bool value) { return BoolGetDatum(value); }
 // by owner and job: it picks the single-statement write complete_item tries first. A hint
 // only: each statement checks the mode itself, and a miss takes the general way.
 class BatchModeHints {
-public:
+  public:
     std::optional<bool> find(const std::string& key) const {
         auto it = modes_.find(key);
         return it == modes_.end() ? std::nullopt : std::optional<bool>(it->second);
@@ -62,7 +63,7 @@ public:
         modes_[std::move(key)] = items_registered;
     }
 
-private:
+  private:
     static constexpr std::size_t kMaxJobs = 64;
     std::unordered_map<std::string, bool> modes_;
 };
@@ -171,7 +172,10 @@ BATCHGUARD_FUNCTION(batchguard_load_checkpoint) {
     values[0] = pg::text_datum(job_id);
     values[1] = completed_items;
     values[2] = failed_items;
-    if (p.total) values[3] = Int64GetDatum(*p.total); else nulls[3] = true;
+    if (p.total)
+        values[3] = Int64GetDatum(*p.total);
+    else
+        nulls[3] = true;
     if (p.percent_hundredths)
         values[4] = pg::pg_call(
             [&] { return NumericGetDatum(int64_div_fast_to_numeric(*p.percent_hundredths, 2)); });
@@ -206,10 +210,10 @@ BATCHGUARD_FUNCTION(batchguard_calculate_progress) {
 }
 
 BATCHGUARD_FUNCTION(batchguard_get_incomplete_checkpoints) {
-    static pg::Statement owner_batches{
-        "SELECT job_id, " BATCH_COLUMNS " FROM batchguard.batches"
-        " WHERE owner = $1 ORDER BY created_at DESC, batch_id DESC",
-        {TEXTOID}};
+    static pg::Statement owner_batches{"SELECT job_id, " BATCH_COLUMNS
+                                       " FROM batchguard.batches"
+                                       " WHERE owner = $1 ORDER BY created_at DESC, batch_id DESC",
+                                       {TEXTOID}};
     const std::string owner = pg::current_owner();
     pg::pg_call([&] { InitMaterializedSRF(fcinfo, 0); });
     auto* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
@@ -359,8 +363,9 @@ BATCHGUARD_FUNCTION(batchguard_batch_progress) {
 BATCHGUARD_FUNCTION(batchguard_progress_bar) {
     std::optional<std::int64_t> hundredths;
     if (!PG_ARGISNULL(0)) {
-        const double percent = pg::pg_call(
-            [&] { return DatumGetFloat8(DirectFunctionCall1(numeric_float8, PG_GETARG_DATUM(0))); });
+        const double percent = pg::pg_call([&] {
+            return DatumGetFloat8(DirectFunctionCall1(numeric_float8, PG_GETARG_DATUM(0)));
+        });
         hundredths = static_cast<std::int64_t>(percent * 100);
     }
     const int width = PG_ARGISNULL(1) ? 20 : PG_GETARG_INT32(1);

@@ -35,7 +35,8 @@ pg::Statement update_completed_leased{
     {INT8OID, TEXTOID, JSONBOID, INT8OID}};
 
 pg::Statement insert_failed{
-    "INSERT INTO batchguard.batch_items AS i (batch_id, item_id, owner, status, error, error_detail)"
+    "INSERT INTO batchguard.batch_items AS i (batch_id, item_id, owner, status, error, "
+    "error_detail)"
     " VALUES ($1, $2, $3, 'failed', $4, $5)"
     " ON CONFLICT (batch_id, item_id) DO UPDATE"
     "   SET status = 'failed', error = excluded.error, error_detail = excluded.error_detail,"
@@ -43,12 +44,14 @@ pg::Statement insert_failed{
     {INT8OID, TEXTOID, TEXTOID, TEXTOID, JSONBOID}};
 
 pg::Statement update_failed{
-    "UPDATE batchguard.batch_items SET status = 'failed', error = $3, error_detail = $4, " CLEAR_LEASE
+    "UPDATE batchguard.batch_items SET status = 'failed', error = $3, error_detail = "
+    "$4, " CLEAR_LEASE
     " WHERE batch_id = $1 AND item_id = $2 AND status IN ('pending', 'running') RETURNING 1",
     {INT8OID, TEXTOID, TEXTOID, JSONBOID}};
 
 pg::Statement update_failed_leased{
-    "UPDATE batchguard.batch_items SET status = 'failed', error = $3, error_detail = $4, " CLEAR_LEASE
+    "UPDATE batchguard.batch_items SET status = 'failed', error = $3, error_detail = "
+    "$4, " CLEAR_LEASE
     " WHERE batch_id = $1 AND item_id = $2 AND status = 'running' AND lease_token = $5"
     " RETURNING 1",
     {INT8OID, TEXTOID, TEXTOID, JSONBOID, INT8OID}};
@@ -86,32 +89,37 @@ pg::Statement merge_completed{
     " ON CONFLICT (batch_id, item_id) DO UPDATE"
     "   SET status = 'completed', error = NULL, error_detail = NULL, " CLEAR_LEASE
     " WHERE i.status <> 'completed'",
-    {INT8OID, TEXTARRAYOID, TEXTOID}, CURSOR_OPT_CUSTOM_PLAN};
+    {INT8OID, TEXTARRAYOID, TEXTOID},
+    CURSOR_OPT_CUSTOM_PLAN};
 
 // The last entry of an item wins when failed_items names it twice.
 pg::Statement merge_failed{
-    "INSERT INTO batchguard.batch_items AS i (batch_id, item_id, owner, status, error, error_detail)"
+    "INSERT INTO batchguard.batch_items AS i (batch_id, item_id, owner, status, error, "
+    "error_detail)"
     " SELECT DISTINCT ON (f.item_id) $1, f.item_id, $3, 'failed'::batchguard.item_status,"
     "        f.error, nullif(f.detail, 'null'::jsonb)"
     "   FROM ROWS FROM (jsonb_to_recordset($2) AS (item_id text, error text, detail jsonb))"
     "        WITH ORDINALITY AS f(item_id, error, detail, position)"
     "  ORDER BY f.item_id, f.position DESC"
     " ON CONFLICT (batch_id, item_id) DO UPDATE"
-    "   SET status = 'failed', error = excluded.error, error_detail = excluded.error_detail, "
-    CLEAR_LEASE " WHERE i.status IN ('pending', 'running')",
-    {INT8OID, JSONBOID, TEXTOID}, CURSOR_OPT_CUSTOM_PLAN};
+    "   SET status = 'failed', error = excluded.error, error_detail = "
+    "excluded.error_detail, " CLEAR_LEASE " WHERE i.status IN ('pending', 'running')",
+    {INT8OID, JSONBOID, TEXTOID},
+    CURSOR_OPT_CUSTOM_PLAN};
 
 pg::Statement first_unregistered{
     "SELECT u.item FROM unnest($2::text[]) AS u(item)"
     " WHERE NOT EXISTS (SELECT FROM batchguard.batch_items i"
     "                    WHERE i.batch_id = $1 AND i.item_id = u.item) LIMIT 1",
-    {INT8OID, TEXTARRAYOID}, CURSOR_OPT_CUSTOM_PLAN};
+    {INT8OID, TEXTARRAYOID},
+    CURSOR_OPT_CUSTOM_PLAN};
 
 pg::Statement first_unregistered_failed{
     "SELECT e->>'item_id' FROM jsonb_array_elements($2) AS e"
     " WHERE NOT EXISTS (SELECT FROM batchguard.batch_items i"
     "                    WHERE i.batch_id = $1 AND i.item_id = e->>'item_id') LIMIT 1",
-    {INT8OID, JSONBOID}, CURSOR_OPT_CUSTOM_PLAN};
+    {INT8OID, JSONBOID},
+    CURSOR_OPT_CUSTOM_PLAN};
 
 pg::Statement item_completed{
     "SELECT FROM batchguard.batch_items"
@@ -124,7 +132,8 @@ pg::Statement retry_items{
     "       lease_token = NULL, lease_expires_at = NULL, worker = NULL,"
     "       updated_at = clock_timestamp()"
     " WHERE batch_id = $1 AND status = 'failed' AND ($2::text[] IS NULL OR item_id = ANY ($2))",
-    {INT8OID, TEXTARRAYOID}, CURSOR_OPT_CUSTOM_PLAN};
+    {INT8OID, TEXTARRAYOID},
+    CURSOR_OPT_CUSTOM_PLAN};
 
 pg::Arg optional_datum(const std::optional<Datum>& d) {
     return d ? pg::Arg::of(*d) : pg::Arg::null();
@@ -154,13 +163,13 @@ bool ItemStore::record(const Batch& batch, std::string_view item_id, const Outco
     const pg::Arg error_arg = outcome.error ? pg::Arg::text(*outcome.error) : pg::Arg::null();
 
     if (lease_token) {
-        pg::Rows changed =
-            completing ? spi_.execute(update_completed_leased,
-                                      {batch_arg, item_arg, optional_datum(outcome.result),
-                                       pg::Arg::int8(*lease_token)})
-                       : spi_.execute(update_failed_leased,
-                                      {batch_arg, item_arg, error_arg,
-                                       optional_datum(outcome.detail), pg::Arg::int8(*lease_token)});
+        pg::Rows changed = completing
+                               ? spi_.execute(update_completed_leased,
+                                              {batch_arg, item_arg, optional_datum(outcome.result),
+                                               pg::Arg::int8(*lease_token)})
+                               : spi_.execute(update_failed_leased, {batch_arg, item_arg, error_arg,
+                                                                     optional_datum(outcome.detail),
+                                                                     pg::Arg::int8(*lease_token)});
         if (!changed.empty()) return true;
         check_lease_refusal(batch, item_id, *lease_token);
         return false;
@@ -168,11 +177,10 @@ bool ItemStore::record(const Batch& batch, std::string_view item_id, const Outco
 
     if (!batch.items_registered) {
         pg::Rows changed =
-            completing
-                ? spi_.execute(insert_completed, {batch_arg, item_arg, pg::Arg::text(owner_),
-                                                  optional_datum(outcome.result)})
-                : spi_.execute(insert_failed, {batch_arg, item_arg, pg::Arg::text(owner_),
-                                               error_arg, optional_datum(outcome.detail)});
+            completing ? spi_.execute(insert_completed, {batch_arg, item_arg, pg::Arg::text(owner_),
+                                                         optional_datum(outcome.result)})
+                       : spi_.execute(insert_failed, {batch_arg, item_arg, pg::Arg::text(owner_),
+                                                      error_arg, optional_datum(outcome.detail)});
         return !changed.empty();
     }
 
@@ -196,8 +204,9 @@ bool ItemStore::complete_in_existing_batch(std::string_view job_id, std::string_
 }
 
 void ItemStore::check_lease_refusal(const Batch& batch, std::string_view item_id,
-                                std::int64_t lease_token) {
-    pg::Rows item = spi_.execute(find_item, {pg::Arg::int8(batch.batch_id), pg::Arg::text(item_id)});
+                                    std::int64_t lease_token) {
+    pg::Rows item =
+        spi_.execute(find_item, {pg::Arg::int8(batch.batch_id), pg::Arg::text(item_id)});
     if (item.empty()) {
         if (batch.items_registered) not_registered(item_id);
         throw Error(sqlstate::kLeaseLost,
@@ -221,8 +230,8 @@ void ItemStore::check_lease_refusal(const Batch& batch, std::string_view item_id
 
 void ItemStore::not_registered(std::string_view item_id) {
     throw Error(sqlstate::kInvalidParameterValue,
-                "item \"" + std::string(item_id) + "\" is not registered in this batch",
-                {}, "Register items with start_batch() or add_items() before recording them.");
+                "item \"" + std::string(item_id) + "\" is not registered in this batch", {},
+                "Register items with start_batch() or add_items() before recording them.");
 }
 
 void ItemStore::record_completed(const Batch& batch, Datum items) {
@@ -237,7 +246,8 @@ void ItemStore::record_failed(const Batch& batch, Datum failed) {
 
 void ItemStore::require_registered(const Batch& batch, Datum items) {
     if (!batch.items_registered) return;
-    pg::Rows unknown = spi_.execute(first_unregistered, {pg::Arg::int8(batch.batch_id), pg::Arg::of(items)});
+    pg::Rows unknown =
+        spi_.execute(first_unregistered, {pg::Arg::int8(batch.batch_id), pg::Arg::of(items)});
     if (!unknown.empty()) not_registered(unknown.text(0, 1).value());
 }
 
@@ -254,7 +264,8 @@ bool ItemStore::is_completed(const Batch& batch, std::string_view item_id) {
 }
 
 std::int64_t ItemStore::retry_failed(const Batch& batch, std::optional<Datum> item_ids) {
-    pg::Rows rows = spi_.execute(retry_items, {pg::Arg::int8(batch.batch_id), optional_datum(item_ids)});
+    pg::Rows rows =
+        spi_.execute(retry_items, {pg::Arg::int8(batch.batch_id), optional_datum(item_ids)});
     return static_cast<std::int64_t>(rows.size());
 }
 

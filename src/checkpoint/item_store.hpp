@@ -11,13 +11,13 @@ namespace batchguard::checkpoint {
 
 struct Outcome {
     enum class Kind { kCompleted, kFailed } kind;
-    std::optional<Datum> result;        // jsonb, completed items
+    std::optional<Datum> result;            // jsonb, completed items
     std::optional<std::string_view> error;  // failed items
-    std::optional<Datum> detail;        // jsonb object, failed items
+    std::optional<Datum> detail;            // jsonb object, failed items
 };
 
 class ItemStore {
-public:
+  public:
     ItemStore(pg::SpiSession& spi, std::string_view owner) : spi_(spi), owner_(owner) {}
 
     // Records one outcome; true when the item changed. With a lease token, the token
@@ -47,7 +47,7 @@ public:
     bool is_completed(const Batch& batch, std::string_view item_id);
     std::int64_t retry_failed(const Batch& batch, std::optional<Datum> item_ids);
 
-private:
+  private:
     // After a leased write changed nothing: returns only when the lease holder repeats
     // its own final call (nothing to do); throws the fencing error otherwise.
     void check_lease_refusal(const Batch& batch, std::string_view item_id,

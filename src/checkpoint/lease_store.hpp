@@ -47,7 +47,6 @@ class LeaseStore {
     // attempt. Items whose row is locked (being completed right now) are left alone.
     ReleasedLeases release_expired(const Batch& batch, TimestampTz now);
 
-
   private:
     pg::SpiSession& spi_;
     std::string_view owner_;

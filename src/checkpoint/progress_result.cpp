@@ -16,7 +16,10 @@ HeapTuple progress_tuple(TupleDesc desc, std::string_view job_id, const Batch& b
     std::array<bool, kColumns> nulls{};
     values[0] = pg::text_datum(job_id);
     values[1] = pg::text_datum(to_string(p.status));
-    if (p.total) values[2] = Int64GetDatum(*p.total); else nulls[2] = true;
+    if (p.total)
+        values[2] = Int64GetDatum(*p.total);
+    else
+        nulls[2] = true;
     values[3] = Int64GetDatum(p.completed);
     values[4] = Int64GetDatum(p.failed);
     values[5] = Int64GetDatum(p.pending);
@@ -26,7 +29,10 @@ HeapTuple progress_tuple(TupleDesc desc, std::string_view job_id, const Batch& b
             [&] { return NumericGetDatum(int64_div_fast_to_numeric(*p.percent_hundredths, 2)); });
     else
         nulls[7] = true;
-    if (p.items_per_second) values[8] = Float8GetDatum(*p.items_per_second); else nulls[8] = true;
+    if (p.items_per_second)
+        values[8] = Float8GetDatum(*p.items_per_second);
+    else
+        nulls[8] = true;
     if (p.eta_us) {
         values[9] = pg::pg_call([&] {
             auto* eta = static_cast<Interval*>(palloc0(sizeof(Interval)));

@@ -11,10 +11,10 @@ namespace batchguard::checkpoint {
 
 std::int64_t purge_finished_batches(pg::SpiSession& spi, const std::optional<std::string>& owner,
                                     std::int64_t retention_s) {
-    static pg::Statement batches_of{
-        "SELECT owner, job_id, " BATCH_COLUMNS " FROM batchguard.batches"
-        " WHERE $1::text IS NULL OR owner = $1",
-        {TEXTOID}};
+    static pg::Statement batches_of{"SELECT owner, job_id, " BATCH_COLUMNS
+                                    " FROM batchguard.batches"
+                                    " WHERE $1::text IS NULL OR owner = $1",
+                                    {TEXTOID}};
     pg::Rows rows = spi.execute(batches_of, {owner ? pg::Arg::text(*owner) : pg::Arg::null()});
     struct Candidate {
         std::string owner, job_id;
@@ -22,8 +22,8 @@ std::int64_t purge_finished_batches(pg::SpiSession& spi, const std::optional<std
     };
     std::vector<Candidate> candidates;
     for (std::uint64_t row = 0; row < rows.size(); ++row)
-        candidates.push_back({rows.text(row, 1).value(), rows.text(row, 2).value(),
-                              batch_from_rows(rows, row, 3)});
+        candidates.push_back(
+            {rows.text(row, 1).value(), rows.text(row, 2).value(), batch_from_rows(rows, row, 3)});
 
     const TimestampTz cutoff = GetCurrentTimestamp() - retention_s * USECS_PER_SEC;
     BatchStore store(spi);

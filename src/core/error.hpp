@@ -42,7 +42,7 @@ inline constexpr const char* kBackupCorrupt = "PB103";
 
 // The one error type the C++ code throws; the SQL entry guard turns it into ereport(ERROR).
 class Error : public std::runtime_error {
-public:
+  public:
     Error(const char* state, std::string message, std::string detail = {}, std::string hint = {})
         : std::runtime_error(message),
           sqlstate_(state),
@@ -53,7 +53,7 @@ public:
     const std::string& detail() const noexcept { return detail_; }
     const std::string& hint() const noexcept { return hint_; }
 
-private:
+  private:
     const char* sqlstate_;
     std::string detail_;
     std::string hint_;

@@ -8,17 +8,18 @@ namespace batchguard {
 
 namespace {
 [[noreturn]] void malformed(std::int64_t position, const std::string& what) {
-    throw Error(sqlstate::kInvalidParameterValue,
-                "failed_items element " + std::to_string(position) + " " + what,
-                {}, R"(Each element must look like {"item_id": "...", "error": "...", "detail": {...}}.)");
+    throw Error(
+        sqlstate::kInvalidParameterValue,
+        "failed_items element " + std::to_string(position) + " " + what, {},
+        R"(Each element must look like {"item_id": "...", "error": "...", "detail": {...}}.)");
 }
 }  // namespace
 
 void validate_failed_items_container(std::string_view json_type) {
     if (json_type != "array")
         throw Error(sqlstate::kInvalidParameterValue,
-                    "failed_items must be a JSON array, not " + std::string(json_type),
-                    {}, R"(Pass '[{"item_id": "...", "error": "..."}]'.)");
+                    "failed_items must be a JSON array, not " + std::string(json_type), {},
+                    R"(Pass '[{"item_id": "...", "error": "..."}]'.)");
 }
 
 void validate_failed_item(const FailedItemShape& shape) {

@@ -30,8 +30,8 @@ void validate_identity_setting(std::string_view setting) {
                        });
     if (!valid)
         throw Error(sqlstate::kInvalidParameterValue,
-                    "\"" + std::string(setting) + "\" is not a configuration parameter name",
-                    {}, "Use a name such as request.jwt.claims or myapp.user_id.");
+                    "\"" + std::string(setting) + "\" is not a configuration parameter name", {},
+                    "Use a name such as request.jwt.claims or myapp.user_id.");
 }
 
 void validate_identity_json_key(std::string_view json_key) {

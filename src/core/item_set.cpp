@@ -16,7 +16,7 @@ namespace {
 // per item as std::unordered_set would allocate. filter_pending_items passes every item
 // of its input through here, a million of them in one call is ordinary.
 class SeenItems {
-public:
+  public:
     explicit SeenItems(const std::vector<std::string_view>& items) : items_(items) {
         // PostgreSQL arrays hold far fewer elements than this (they are below 1 GB).
         if (items.size() >= UINT32_MAX)
@@ -46,7 +46,7 @@ public:
         }
     }
 
-private:
+  private:
     struct Slot {
         std::uint32_t tag = 0;
         std::uint32_t position = 0;

@@ -9,20 +9,28 @@ namespace batchguard {
 
 std::string_view to_string(BatchStatus status) {
     switch (status) {
-        case BatchStatus::kRunning: return "running";
-        case BatchStatus::kPaused: return "paused";
-        case BatchStatus::kCancelled: return "cancelled";
-        case BatchStatus::kCompleted: return "completed";
-        case BatchStatus::kFailed: return "failed";
+        case BatchStatus::kRunning:
+            return "running";
+        case BatchStatus::kPaused:
+            return "paused";
+        case BatchStatus::kCancelled:
+            return "cancelled";
+        case BatchStatus::kCompleted:
+            return "completed";
+        case BatchStatus::kFailed:
+            return "failed";
     }
     return "running";
 }
 
 std::string_view to_string(BatchState state) {
     switch (state) {
-        case BatchState::kActive: return "active";
-        case BatchState::kPaused: return "paused";
-        case BatchState::kCancelled: return "cancelled";
+        case BatchState::kActive:
+            return "active";
+        case BatchState::kPaused:
+            return "paused";
+        case BatchState::kCancelled:
+            return "cancelled";
     }
     return "active";
 }
@@ -71,7 +79,8 @@ Progress compute_progress(const BatchFacts& facts) {
     }
 
     if (facts.last_update_us && c.processed() > 0) {
-        const double seconds = static_cast<double>(*facts.last_update_us - facts.started_at_us) / 1e6;
+        const double seconds =
+            static_cast<double>(*facts.last_update_us - facts.started_at_us) / 1e6;
         if (seconds > 0) {
             p.items_per_second = static_cast<double>(c.processed()) / seconds;
             if (p.total) {
@@ -86,7 +95,8 @@ Progress compute_progress(const BatchFacts& facts) {
 
 std::string progress_bar(std::optional<std::int64_t> percent_hundredths, int width) {
     width = std::max(1, width);
-    const std::int64_t hundredths = std::clamp<std::int64_t>(percent_hundredths.value_or(0), 0, 10000);
+    const std::int64_t hundredths =
+        std::clamp<std::int64_t>(percent_hundredths.value_or(0), 0, 10000);
     const int filled = percent_hundredths ? static_cast<int>(hundredths * width / 10000) : 0;
     std::string bar = "[";
     bar.append(static_cast<std::size_t>(filled), '#');

@@ -16,14 +16,16 @@ namespace {
 
 void require_superuser() {
     if (!superuser())
-        throw Error(sqlstate::kInsufficientPrivilege, "only superusers can map roles to identities");
+        throw Error(sqlstate::kInsufficientPrivilege,
+                    "only superusers can map roles to identities");
 }
 
 Oid role_arg(FunctionCallInfo fcinfo) {
     pg::require_not_null(fcinfo, 0, "role");
     const Oid role = PG_GETARG_OID(0);
     if (!pg::pg_call([&] { return SearchSysCacheExists1(AUTHOID, ObjectIdGetDatum(role)); }))
-        throw Error(sqlstate::kUndefinedObject, "role with OID " + std::to_string(role) + " does not exist");
+        throw Error(sqlstate::kUndefinedObject,
+                    "role with OID " + std::to_string(role) + " does not exist");
     return role;
 }
 
@@ -59,7 +61,8 @@ BATCHGUARD_FUNCTION(batchguard_map_identity) {
 
     static pg::Statement upsert{
         "INSERT INTO batchguard.identity_map (role, setting, json_key) VALUES ($1::regrole, $2, $3)"
-        " ON CONFLICT (role) DO UPDATE SET setting = excluded.setting, json_key = excluded.json_key",
+        " ON CONFLICT (role) DO UPDATE SET setting = excluded.setting, json_key = "
+        "excluded.json_key",
         {OIDOID, TEXTOID, TEXTOID}};
     {
         pg::SpiSession spi;
@@ -73,7 +76,8 @@ BATCHGUARD_FUNCTION(batchguard_map_identity) {
 BATCHGUARD_FUNCTION(batchguard_unmap_identity) {
     require_superuser();
     const Oid role = role_arg(fcinfo);
-    static pg::Statement remove{"DELETE FROM batchguard.identity_map WHERE role::oid = $1", {OIDOID}};
+    static pg::Statement remove{"DELETE FROM batchguard.identity_map WHERE role::oid = $1",
+                                {OIDOID}};
     bool removed = false;
     {
         pg::SpiSession spi;

@@ -40,9 +40,7 @@ ErrorData* run_catching(void (*fn)(void*), void* arg) {
     MemoryContext caller_context = CurrentMemoryContext;
     ErrorData* volatile caught = nullptr;
     PG_TRY();
-    {
-        fn(arg);
-    }
+    { fn(arg); }
     PG_CATCH();
     {
         MemoryContextSwitchTo(caller_context);

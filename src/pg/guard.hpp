@@ -16,11 +16,11 @@ namespace batchguard::pg {
 // A PostgreSQL error caught by pg_call, carried through C++ frames and re-raised
 // unchanged (same ErrorData) by the entry guard.
 class PgError {
-public:
+  public:
     explicit PgError(ErrorData* data) noexcept : data_(data) {}
     ErrorData* data() const noexcept { return data_; }
 
-private:
+  private:
     ErrorData* data_;
 };
 
@@ -62,10 +62,10 @@ void guard_callback(const char* what, void (*body)(void*), void* arg) noexcept;
 }  // namespace batchguard::pg
 
 // Declares a SQL-callable function whose C++ body runs inside the entry guard.
-#define BATCHGUARD_FUNCTION(name)                                                      \
-    static Datum name##_body(FunctionCallInfo fcinfo);                                 \
-    extern "C" {                                                                       \
-    PG_FUNCTION_INFO_V1(name);                                                         \
+#define BATCHGUARD_FUNCTION(name)                                                             \
+    static Datum name##_body(FunctionCallInfo fcinfo);                                        \
+    extern "C" {                                                                              \
+    PG_FUNCTION_INFO_V1(name);                                                                \
     Datum name(PG_FUNCTION_ARGS) { return batchguard::pg::run_guarded(fcinfo, name##_body); } \
-    }                                                                                  \
+    }                                                                                         \
     static Datum name##_body(FunctionCallInfo fcinfo)

@@ -81,8 +81,8 @@ void define() {
         "Directory of backup files (one subdirectory per database); a relative path is "
         "inside the data directory.",
         "Backup files are node-local: pg_dump, replicas and pg_upgrade do not carry them.",
-        &backup_directory, kDefaultBackupDirectory, PGC_SIGHUP, GUC_SUPERUSER_ONLY, check_backup_directory,
-        nullptr, nullptr);
+        &backup_directory, kDefaultBackupDirectory, PGC_SIGHUP, GUC_SUPERUSER_ONLY,
+        check_backup_directory, nullptr, nullptr);
     DefineCustomIntVariable(
         "batchguard.backup_retention",
         "How long a new backup is kept when export_backup is given no retention.", nullptr,

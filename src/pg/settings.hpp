@@ -14,12 +14,12 @@ extern int cleanup_interval_s;          // seconds between maintenance rounds
 extern int finished_batch_retention_s;  // -1: keep finished batches forever
 
 // Backups (see docs/operations.md).
-extern char* backup_directory;       // superuser only; relative to the data directory
+extern char* backup_directory;  // superuser only; relative to the data directory
 inline constexpr const char* kDefaultBackupDirectory = "pg_batchguard";
-extern int backup_retention_s;       // default retention of a new backup
-extern int max_backup_retention_s;   // longest retention export/extend accept
-extern int compression_level;        // zstd level
-extern int compression_workers;      // zstd worker threads per export
+extern int backup_retention_s;      // default retention of a new backup
+extern int max_backup_retention_s;  // longest retention export/extend accept
+extern int compression_level;       // zstd level
+extern int compression_workers;     // zstd worker threads per export
 // batchguard.max_backup_bytes[_per_owner], stored in kB (GUC_UNIT_KB); -1 = no limit.
 extern int max_backup_bytes_kb;            // all backups of a database
 extern int max_backup_bytes_per_owner_kb;  // one owner's backups

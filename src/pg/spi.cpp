@@ -19,9 +19,8 @@ Arg Arg::text(std::string_view s) {
 
 std::optional<Datum> Rows::datum(std::uint64_t row, int column) const {
     bool is_null = false;
-    Datum value = pg_call([&] {
-        return SPI_getbinval(table_->vals[row], table_->tupdesc, column, &is_null);
-    });
+    Datum value = pg_call(
+        [&] { return SPI_getbinval(table_->vals[row], table_->tupdesc, column, &is_null); });
     if (is_null) return std::nullopt;
     return value;
 }
@@ -126,7 +125,8 @@ Rows SpiSession::execute(Statement& statement, std::initializer_list<Arg> args, 
         nulls.push_back(arg.is_null ? 'n' : ' ');
     }
     std::uint64_t processed = pg_call([&] {
-        int rc = SPI_execute_plan(statement.plan, values.data(), nulls.data(), read_only_, max_rows);
+        int rc =
+            SPI_execute_plan(statement.plan, values.data(), nulls.data(), read_only_, max_rows);
         if (rc < 0) elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
         return SPI_processed;
     });

@@ -38,7 +38,7 @@ struct Arg {
 
 // A read-only view of the rows a statement returned (valid until the next execute).
 class Rows {
-public:
+  public:
     explicit Rows(SPITupleTable* table, std::uint64_t count) : table_(table), count_(count) {}
     std::uint64_t size() const { return count_; }
     bool empty() const { return count_ == 0; }
@@ -51,7 +51,7 @@ public:
     // Copies a pass-by-reference value out of SPI's memory into the caller's context.
     std::optional<Datum> datum_for_caller(std::uint64_t row, int column) const;
 
-private:
+  private:
     SPITupleTable* table_;
     std::uint64_t count_;
 };
@@ -60,7 +60,7 @@ private:
 // owner of the extension's tables (callers only read them); `kAsCaller` keeps the caller's
 // identity so that privileges and row-level security apply.
 class SpiSession {
-public:
+  public:
     enum class Identity { kAsExtensionOwner, kAsCaller };
 
     // A read-only session (for STABLE functions) sees the snapshot of the calling query;
@@ -77,7 +77,7 @@ public:
 
     Rows execute(Statement& statement, std::initializer_list<Arg> args, long max_rows = 0);
 
-private:
+  private:
     bool read_only_;
     Identity identity_;
     Oid saved_user_ = InvalidOid;

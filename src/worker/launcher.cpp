@@ -34,7 +34,8 @@ namespace batchguard::worker {
 namespace {
 
 constexpr int kMaxDatabases = 64;
-constexpr long kRestartDelayMs = 1000;  // a worker that keeps dying is restarted at most once a second
+constexpr long kRestartDelayMs =
+    1000;  // a worker that keeps dying is restarted at most once a second
 
 // Plain C data: the launcher's loop never holds C++ objects across PostgreSQL calls.
 struct Slot {
@@ -107,7 +108,8 @@ int wanted_databases(char names[][NAMEDATALEN]) {
         ListCell* cell;
         foreach (cell, list) {
             const char* name = static_cast<const char*>(lfirst(cell));
-            if (count < kMaxDatabases && database_exists(name)) strlcpy(names[count++], name, NAMEDATALEN);
+            if (count < kMaxDatabases && database_exists(name))
+                strlcpy(names[count++], name, NAMEDATALEN);
         }
     }
     list_free(list);
@@ -154,7 +156,8 @@ void remove_dropped_database_folders() {
     List* folders = NIL;
     struct dirent* entry;
     while ((entry = ReadDirExtended(top, base, LOG)) != nullptr) {
-        const std::optional<std::uint32_t> oid = batchguard::parse_database_folder_name(entry->d_name);
+        const std::optional<std::uint32_t> oid =
+            batchguard::parse_database_folder_name(entry->d_name);
         if (oid) folders = lappend_oid(folders, static_cast<Oid>(*oid));
     }
     FreeDir(top);
@@ -215,12 +218,14 @@ long reconcile() {
     // Stop the workers of databases that are no longer wanted.
     for (int i = 0; i < slot_count;) {
         bool keep = false;
-        for (int w = 0; w < wanted_count && !keep; ++w) keep = strcmp(slots[i].database, wanted[w]) == 0;
+        for (int w = 0; w < wanted_count && !keep; ++w)
+            keep = strcmp(slots[i].database, wanted[w]) == 0;
         if (keep) {
             ++i;
             continue;
         }
-        ereport(LOG, (errmsg("pg_batchguard: stopping the worker for database \"%s\"", slots[i].database)));
+        ereport(LOG, (errmsg("pg_batchguard: stopping the worker for database \"%s\"",
+                             slots[i].database)));
         stop_worker(slots[i]);
         slots[i] = slots[--slot_count];
     }
@@ -236,8 +241,7 @@ long reconcile() {
         } else if (worker_alive(*slot)) {
             continue;
         } else if (slot->handle != nullptr) {
-            const long since_start_ms =
-                (GetCurrentTimestamp() - slot->started_at) / 1000;
+            const long since_start_ms = (GetCurrentTimestamp() - slot->started_at) / 1000;
             if (since_start_ms < kRestartDelayMs) {
                 next_check_ms = std::min(next_check_ms, kRestartDelayMs - since_start_ms);
                 continue;
@@ -286,7 +290,8 @@ void batchguard_launcher_main(Datum) {
         }
         long wait_ms = reconcile();
         // Folders of dropped databases: once per cleanup interval.
-        const long interval_ms = static_cast<long>(batchguard::settings::cleanup_interval_s) * 1000L;
+        const long interval_ms =
+            static_cast<long>(batchguard::settings::cleanup_interval_s) * 1000L;
         if (batchguard::settings::enable_worker &&
             (last_folder_check == 0 ||
              TimestampDifferenceExceeds(last_folder_check, GetCurrentTimestamp(), interval_ms))) {

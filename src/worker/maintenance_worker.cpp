@@ -65,8 +65,8 @@ void run_round(const char* database) {
         pgstat_report_activity(STATE_RUNNING, "pg_batchguard maintenance round");
         if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
         // A database without the extension is skipped quietly until it is installed.
-        if (SPI_execute("SELECT FROM pg_catalog.pg_extension WHERE extname = 'pg_batchguard'",
-                        true, 1) == SPI_OK_SELECT &&
+        if (SPI_execute("SELECT FROM pg_catalog.pg_extension WHERE extname = 'pg_batchguard'", true,
+                        1) == SPI_OK_SELECT &&
             SPI_processed == 1) {
             // It logs its own results (one line, when it changed something).
             if (SPI_execute("SELECT batchguard.run_maintenance()", false, 1) != SPI_OK_SELECT)
@@ -114,7 +114,8 @@ void batchguard_worker_main(Datum) {
             ProcessConfigFile(PGC_SIGHUP);
         }
         // Computed from the current setting each time: a reloaded interval applies at once.
-        const long interval_ms = static_cast<long>(batchguard::settings::cleanup_interval_s) * 1000L;
+        const long interval_ms =
+            static_cast<long>(batchguard::settings::cleanup_interval_s) * 1000L;
         const TimestampTz now = GetCurrentTimestamp();
         if (last_round_at == 0 || TimestampDifferenceExceeds(last_round_at, now, interval_ms)) {
             MemoryContext previous = MemoryContextSwitchTo(round_memory);
