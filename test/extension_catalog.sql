@@ -60,12 +60,12 @@ WITH ext AS (
     -- columns in their visible order (a dropped column leaves a gap in attnum only)
     SELECT pg_catalog.format(
                'column|%s|#%s %s|type %s|not-null %s|default %s|identity %s|generated %s|'
-               'storage %s|collation %s|acl %s|comment %L',
+               'storage %s|collation %s|statistics %s|acl %s|comment %L',
                a.attrelid::pg_catalog.regclass,
                pg_catalog.row_number() OVER (PARTITION BY a.attrelid ORDER BY a.attnum),
                a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod), a.attnotnull,
                pg_catalog.pg_get_expr(ad.adbin, ad.adrelid), a.attidentity, a.attgenerated,
-               a.attstorage, a.attcollation::pg_catalog.regcollation, a.attacl,
+               a.attstorage, a.attcollation::pg_catalog.regcollation, a.attstattarget, a.attacl,
                pg_catalog.col_description(a.attrelid, a.attnum))
       FROM pg_catalog.pg_attribute a JOIN member_relations r ON r.oid = a.attrelid
       LEFT JOIN pg_catalog.pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum

@@ -37,6 +37,12 @@ CREATE TABLE batchguard.batch_items (
 );
 COMMENT ON TABLE batchguard.batch_items IS
     'One row per known item of a batch: its status, attempts, lease, error and result';
+-- No statistics on batch_id: batches are created all the time, and a batch started after
+-- the last ANALYZE would be estimated at one row, so every plan that reads a batch would
+-- be chosen as if it were empty (a scan of the whole batch in place of an index probe per
+-- item). Without them the planner assumes a batch holds a fixed share of the table,
+-- whenever the table was analyzed.
+ALTER TABLE batchguard.batch_items ALTER COLUMN batch_id SET STATISTICS 0;
 
 -- Callers read their own rows (administrators every row); every change goes through the
 -- functions. The sub-selects make each query compute the caller's identity once.

@@ -12,48 +12,62 @@ namespace batchguard::checkpoint {
 
 namespace {
 
-// The candidates come from the partial index of pending and running items, in item
-// order; running items whose lease is still live are passed over without a lock, and
-// rows another transaction holds are skipped. An expired item on its last attempt
-// (attempts >= max_attempts) is failed here instead of being handed out again.
-// CLAIM_FROM is where the scan starts (see ScanHints).
-#define CLAIM_ITEMS_SQL(CLAIM_FROM)                                                            \
-    "WITH candidates AS ("                                                                     \
-    "  SELECT item_id, status = 'running' AND attempts >= $5 AS exhausted"                     \
-    "    FROM batchguard.batch_items"                                                          \
-    "   WHERE batch_id = $1 AND status IN ('pending', 'running') " CLAIM_FROM                  \
-    "     AND (status = 'pending' OR lease_expires_at <= $3)"                                  \
-    "   ORDER BY item_id LIMIT $2"                                                             \
-    "     FOR UPDATE SKIP LOCKED),"                                                            \
-    " changed AS ("                                                                            \
-    "  UPDATE batchguard.batch_items AS i"                                                     \
-    "     SET status = CASE WHEN c.exhausted THEN 'failed' ELSE 'running'"                     \
-    "                  END::batchguard.item_status,"                                           \
-    "         attempts = i.attempts + CASE WHEN c.exhausted THEN 0 ELSE 1 END,"                \
-    "         lease_token = CASE WHEN c.exhausted THEN NULL"                                   \
-    "                       ELSE nextval('batchguard.lease_tokens') END,"                      \
-    "         lease_expires_at = CASE WHEN c.exhausted THEN NULL ELSE $4 END,"                 \
-    "         worker = CASE WHEN c.exhausted THEN i.worker ELSE $6 END,"                       \
-    "         error = CASE WHEN c.exhausted"                                                   \
-    "                 THEN format('lease expired on the last attempt (%s of %s)',"             \
-    "                             i.attempts, $5)"                                             \
-    "                 END,"                                                                    \
-    "         error_detail = CASE WHEN c.exhausted"                                            \
-    "                        THEN jsonb_build_object('reason', 'lease expired',"               \
-    "                             'attempts', i.attempts, 'max_attempts', $5,"                 \
-    "                             'worker', i.worker, 'lease_expired_at', i.lease_expires_at)" \
-    "                        END,"                                                             \
-    "         updated_at = clock_timestamp()"                                                  \
-    "    FROM candidates AS c"                                                                 \
-    "   WHERE i.batch_id = $1 AND i.item_id = c.item_id"                                       \
-    "  RETURNING i.item_id, i.lease_token, i.attempts, c.exhausted)"                           \
-    " SELECT item_id, lease_token, attempts, exhausted FROM changed ORDER BY item_id"
+// A claim takes two statements, neither of which can turn into a scan of the batch,
+// whatever the planner's statistics say (a batch started after the table was last
+// analyzed is estimated at one row, and a join by (batch_id, item_id) then reads the whole
+// batch once per claim).
+//
+// The first locks the candidates and returns their row addresses: they come from the
+// partial index of pending and running items, in item order; running items whose lease
+// is still live are passed over without a lock, and rows another transaction holds are
+// skipped. CLAIM_FROM is where the scan starts (see ScanHint).
+#define LOCK_CLAIMABLE_SQL(CLAIM_FROM)                                        \
+    "SELECT array_agg(c.ctid) FROM ("                                         \
+    "  SELECT ctid FROM batchguard.batch_items"                               \
+    "   WHERE batch_id = $1 AND status IN ('pending', 'running') " CLAIM_FROM \
+    "     AND (status = 'pending' OR lease_expires_at <= $3)"                 \
+    "   ORDER BY item_id LIMIT $2"                                            \
+    "     FOR UPDATE SKIP LOCKED) AS c"
 
-pg::Statement claim_from_start{
-    CLAIM_ITEMS_SQL(""), {INT8OID, INT4OID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT4OID, TEXTOID}};
-pg::Statement claim_from_hint{
-    CLAIM_ITEMS_SQL("AND item_id >= $7"),
-    {INT8OID, INT4OID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT4OID, TEXTOID, TEXTOID}};
+pg::Statement lock_claimable_from_start{LOCK_CLAIMABLE_SQL(""), {INT8OID, INT4OID, TIMESTAMPTZOID}};
+pg::Statement lock_claimable_from_hint{LOCK_CLAIMABLE_SQL("AND item_id >= $4"),
+                                       {INT8OID, INT4OID, TIMESTAMPTZOID, TEXTOID}};
+
+// The second updates exactly those rows, found by address (a TID scan): they are locked
+// by this transaction, so each address still holds the version that was locked, and this
+// statement's snapshot, taken after the first one, sees it. An expired item on its last
+// attempt (attempts >= max_attempts) is failed here instead of being handed out again.
+#define EXHAUSTED "i.status = 'running' AND i.attempts >= $2"
+pg::Statement lease_locked{
+    "WITH changed AS ("
+    "  UPDATE batchguard.batch_items AS i"
+    "     SET status = CASE WHEN " EXHAUSTED
+    " THEN 'failed' ELSE 'running'"
+    "                  END::batchguard.item_status,"
+    "         attempts = i.attempts + CASE WHEN " EXHAUSTED
+    " THEN 0 ELSE 1 END,"
+    "         lease_token = CASE WHEN " EXHAUSTED
+    " THEN NULL"
+    "                       ELSE nextval('batchguard.lease_tokens') END,"
+    "         lease_expires_at = CASE WHEN " EXHAUSTED
+    " THEN NULL ELSE $3 END,"
+    "         worker = CASE WHEN " EXHAUSTED
+    " THEN i.worker ELSE $4 END,"
+    "         error = CASE WHEN " EXHAUSTED
+    "                 THEN format('lease expired on the last attempt (%s of %s)',"
+    "                             i.attempts, $2)"
+    "                 END,"
+    "         error_detail = CASE WHEN " EXHAUSTED
+    "                        THEN jsonb_build_object('reason', 'lease expired',"
+    "                             'attempts', i.attempts, 'max_attempts', $2,"
+    "                             'worker', i.worker, 'lease_expired_at', i.lease_expires_at)"
+    "                        END,"
+    "         updated_at = clock_timestamp()"
+    "   WHERE i.ctid = ANY ($1)"
+    "  RETURNING i.item_id, i.lease_token, i.attempts, i.status = 'failed' AS exhausted)"
+    " SELECT item_id, lease_token, attempts, exhausted FROM changed ORDER BY item_id",
+    {TIDARRAYOID, INT4OID, TIMESTAMPTZOID, TEXTOID}};
+#undef EXHAUSTED
 
 // Where this session's claims in a batch start scanning. Items are handed out in item
 // order, so the front of a batch fills up with the old versions of claimed and completed
@@ -76,12 +90,18 @@ std::unordered_map<std::int64_t, ScanHint>& scan_hints() {
     return hints;
 }
 
+// Items under lease are found by their tokens, through the index of running leases only:
+// `batch_id + 0` keeps the planner from scanning the batch by batch_id instead (which it
+// would do for a batch it estimates at one row, e.g. one started after the last ANALYZE).
+// Tokens are unique, so each names at most one row, checked to be of this batch.
+#define LEASES_OF_BATCH "batch_id + 0 = $1 AND status = 'running' AND lease_token = ANY ($2)"
+
 // The lease stays recorded (its holder repeating the call gets no error); its expiry goes.
 pg::Statement complete_leased{
     "UPDATE batchguard.batch_items"
     "   SET status = 'completed', error = NULL, error_detail = NULL, lease_expires_at = NULL,"
     "       updated_at = clock_timestamp()"
-    " WHERE batch_id = $1 AND status = 'running' AND lease_token = ANY ($2)",
+    " WHERE " LEASES_OF_BATCH,
     {INT8OID, INT8ARRAYOID},
     CURSOR_OPT_CUSTOM_PLAN};
 
@@ -93,33 +113,37 @@ pg::Statement leases_of_tokens{
     CURSOR_OPT_CUSTOM_PLAN};
 
 pg::Statement extend_leases{
-    "UPDATE batchguard.batch_items SET lease_expires_at = $3"
-    " WHERE batch_id = $1 AND status = 'running' AND lease_token = ANY ($2)",
+    "UPDATE batchguard.batch_items SET lease_expires_at = $3 WHERE " LEASES_OF_BATCH,
     {INT8OID, INT8ARRAYOID, TIMESTAMPTZOID},
     CURSOR_OPT_CUSTOM_PLAN};
 
-pg::Statement release_leases{
-    "WITH expired AS ("
-    "  SELECT item_id FROM batchguard.batch_items"
+// Expired leases are released like claims are made (see above): the rows are locked
+// first (items being completed right now are skipped, not waited for), then updated by
+// address, so that no plan joins the batch with itself.
+pg::Statement lock_expired{
+    "SELECT array_agg(e.ctid) FROM ("
+    "  SELECT ctid FROM batchguard.batch_items"
     "   WHERE batch_id = $1 AND status = 'running' AND lease_expires_at <= $2"
-    "     FOR UPDATE SKIP LOCKED)"
-    " UPDATE batchguard.batch_items AS i"
-    "    SET status = CASE WHEN i.attempts >= $3 THEN 'failed' ELSE 'pending'"
-    "                 END::batchguard.item_status,"
-    "        lease_token = NULL, lease_expires_at = NULL,"
-    "        error = CASE WHEN i.attempts >= $3"
-    "                THEN format('lease expired on the last attempt (%s of %s)', i.attempts, $3)"
-    "                END,"
-    "        error_detail = CASE WHEN i.attempts >= $3"
-    "                       THEN jsonb_build_object('reason', 'lease expired',"
-    "                            'attempts', i.attempts, 'max_attempts', $3,"
-    "                            'worker', i.worker, 'lease_expired_at', i.lease_expires_at)"
-    "                       END,"
-    "        updated_at = clock_timestamp()"
-    "   FROM expired AS e"
-    "  WHERE i.batch_id = $1 AND i.item_id = e.item_id"
+    "     FOR UPDATE SKIP LOCKED) AS e",
+    {INT8OID, TIMESTAMPTZOID}};
+
+pg::Statement release_locked{
+    "UPDATE batchguard.batch_items AS i"
+    "   SET status = CASE WHEN i.attempts >= $2 THEN 'failed' ELSE 'pending'"
+    "                END::batchguard.item_status,"
+    "       lease_token = NULL, lease_expires_at = NULL,"
+    "       error = CASE WHEN i.attempts >= $2"
+    "               THEN format('lease expired on the last attempt (%s of %s)', i.attempts, $2)"
+    "               END,"
+    "       error_detail = CASE WHEN i.attempts >= $2"
+    "                      THEN jsonb_build_object('reason', 'lease expired',"
+    "                           'attempts', i.attempts, 'max_attempts', $2,"
+    "                           'worker', i.worker, 'lease_expired_at', i.lease_expires_at)"
+    "                      END,"
+    "       updated_at = clock_timestamp()"
+    " WHERE i.ctid = ANY ($1)"
     " RETURNING i.status = 'failed'",
-    {INT8OID, TIMESTAMPTZOID, INT4OID}};
+    {TIDARRAYOID, INT4OID}};
 
 [[noreturn]] void lease_not_current(std::int64_t token, const pg::Rows& holders) {
     for (std::uint64_t row = 0; row < holders.size(); ++row) {
@@ -155,14 +179,17 @@ std::vector<ClaimedItem> LeaseStore::claim(const Batch& batch, std::int32_t max_
         const auto wanted = max_items - static_cast<std::int32_t>(claimed.size());
         const pg::Arg batch_arg = pg::Arg::int8(batch.batch_id);
         const pg::Arg now_arg = pg::Arg::of(TimestampTzGetDatum(now));
-        const pg::Arg expires_arg = pg::Arg::of(TimestampTzGetDatum(expires));
-        const pg::Arg attempts_arg = pg::Arg::int4(batch.max_attempts);
+        pg::Rows locked =
+            from_hint ? spi_.execute(lock_claimable_from_hint, {batch_arg, pg::Arg::int4(wanted),
+                                                                now_arg, pg::Arg::text(hint.from)})
+                      : spi_.execute(lock_claimable_from_start,
+                                     {batch_arg, pg::Arg::int4(wanted), now_arg});
+        const std::optional<Datum> addresses = locked.datum_for_caller(0, 1);
         pg::Rows rows =
-            from_hint ? spi_.execute(claim_from_hint,
-                                     {batch_arg, pg::Arg::int4(wanted), now_arg, expires_arg,
-                                      attempts_arg, worker_arg, pg::Arg::text(hint.from)})
-                      : spi_.execute(claim_from_start, {batch_arg, pg::Arg::int4(wanted), now_arg,
-                                                        expires_arg, attempts_arg, worker_arg});
+            addresses ? spi_.execute(lease_locked,
+                                     {pg::Arg::of(*addresses), pg::Arg::int4(batch.max_attempts),
+                                      pg::Arg::of(TimestampTzGetDatum(expires)), worker_arg})
+                      : pg::Rows(nullptr, 0);
         if (!from_hint) hint.full_scan_at = now;
         std::int64_t failed_now = 0;
         bool first = true;
@@ -221,9 +248,12 @@ std::int64_t LeaseStore::extend(const Batch& batch, const std::vector<std::int64
 }
 
 ReleasedLeases LeaseStore::release_expired(const Batch& batch, TimestampTz now) {
-    pg::Rows rows = spi_.execute(
-        release_leases, {pg::Arg::int8(batch.batch_id), pg::Arg::of(TimestampTzGetDatum(now)),
-                         pg::Arg::int4(batch.max_attempts)});
+    pg::Rows locked = spi_.execute(
+        lock_expired, {pg::Arg::int8(batch.batch_id), pg::Arg::of(TimestampTzGetDatum(now))});
+    const std::optional<Datum> addresses = locked.datum_for_caller(0, 1);
+    if (!addresses) return {};
+    pg::Rows rows =
+        spi_.execute(release_locked, {pg::Arg::of(*addresses), pg::Arg::int4(batch.max_attempts)});
     ReleasedLeases released;
     for (std::uint64_t row = 0; row < rows.size(); ++row) {
         if (rows.boolean(row, 1).value())
