@@ -4,6 +4,7 @@
 #include "core/error.hpp"
 #include "pg/guard.hpp"
 #include "pg/identity.hpp"
+#include "pg/unique_row.hpp"
 
 #include <algorithm>
 
@@ -14,6 +15,12 @@ namespace {
 pg::Statement find_batch{"SELECT " BATCH_COLUMNS
                          " FROM batchguard.batches WHERE owner = $1 AND job_id = $2",
                          {TEXTOID, TEXTOID}};
+// The same lookup without SPI: every per-item call starts with it.
+pg::UniqueRowReader batch_by_job{"batches",
+                                 "batches_owner_job_id_key",
+                                 {"owner", "job_id"},
+                                 {"batch_id", "items_registered", "total_items", "max_attempts",
+                                  "state", "created_at", "state_changed_at"}};
 
 pg::Statement create_batch{
     "INSERT INTO batchguard.batches (owner, job_id) VALUES ($1, $2)"
@@ -76,6 +83,22 @@ Batch batch_from_rows(const pg::Rows& rows, std::uint64_t row, int first_column)
 }
 
 std::optional<Batch> BatchStore::find(std::string_view owner, std::string_view job_id) {
+    // Row security applies to statements only: a session as the caller takes one.
+    if (spi_.identity() == pg::SpiSession::Identity::kAsExtensionOwner) {
+        const auto row = batch_by_job.find(spi_, {owner, job_id});
+        if (!row) return std::nullopt;
+        const auto& v = *row;
+        Batch batch;
+        batch.batch_id = DatumGetInt64(v[0].value());
+        batch.items_registered = DatumGetBool(v[1].value());
+        if (v[2]) batch.total_items = DatumGetInt64(*v[2]);
+        batch.max_attempts = DatumGetInt32(v[3].value());
+        batch.state =
+            parse_batch_state(pg::pg_call([&] { return TextDatumGetCString(v[4].value()); }));
+        batch.created_at = DatumGetTimestampTz(v[5].value());
+        if (v[6]) batch.state_changed_at = DatumGetTimestampTz(*v[6]);
+        return batch;
+    }
     pg::Rows rows = spi_.execute(find_batch, {pg::Arg::text(owner), pg::Arg::text(job_id)});
     if (rows.empty()) return std::nullopt;
     return batch_from_rows(rows, 0, 1);

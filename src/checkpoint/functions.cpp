@@ -13,7 +13,6 @@
 #include "pg/identity.hpp"
 
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 using namespace batchguard;
@@ -49,47 +48,12 @@ void validate_failed_items(pg::SpiSession& spi, Datum failed) {
 
 Datum bool_result(bool value) { return BoolGetDatum(value); }
 
-// The mode (items_registered) of the batches this backend recorded items into lately,
-// by owner and job: it picks the single-statement write complete_item tries first. A hint
-// only: each statement checks the mode itself, and a miss takes the general way.
-class BatchModeHints {
-  public:
-    std::optional<bool> find(const std::string& key) const {
-        auto it = modes_.find(key);
-        return it == modes_.end() ? std::nullopt : std::optional<bool>(it->second);
-    }
-    void remember(std::string key, bool items_registered) {
-        if (modes_.size() >= kMaxJobs) modes_.clear();
-        modes_[std::move(key)] = items_registered;
-    }
-
-  private:
-    static constexpr std::size_t kMaxJobs = 64;
-    std::unordered_map<std::string, bool> modes_;
-};
-BatchModeHints batch_modes;
-
 // complete_item and fail_item: one outcome, O(1).
 bool record_outcome(std::string_view job_id, std::string_view item_id, const Outcome& outcome,
                     std::optional<std::int64_t> lease_token) {
     const std::string owner = pg::current_owner();
     pg::SpiSession spi;
     pg::lock_job(owner, job_id, pg::JobLockMode::kShared);
-    // complete_item's common case in one statement instead of two (bench/run measures it).
-    // Whatever the general way below does after a successful write must be done here too.
-    const bool single_statement = !lease_token && outcome.kind == Outcome::Kind::kCompleted;
-    std::string hint_key;
-    if (single_statement) {
-        hint_key.append(owner).push_back('\0');
-        hint_key.append(job_id);
-        const std::optional<bool> items_registered = batch_modes.find(hint_key);
-        if (items_registered &&
-            ItemStore(spi, owner)
-                .complete_in_existing_batch(job_id, item_id, outcome.result, *items_registered)) {
-            note_progress(owner, job_id);
-            return true;
-        }
-    }
     BatchStore batches(spi);
     std::optional<Batch> batch;
     if (lease_token) {
@@ -99,7 +63,6 @@ bool record_outcome(std::string_view job_id, std::string_view item_id, const Out
     } else {
         batch = batches.find_or_create(owner, job_id);
     }
-    if (single_statement) batch_modes.remember(std::move(hint_key), batch->items_registered);
     const bool changed = ItemStore(spi, owner).record(*batch, item_id, outcome, lease_token);
     if (changed) note_progress(owner, job_id);
     return changed;

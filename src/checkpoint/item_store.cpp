@@ -13,12 +13,12 @@ namespace {
 // holder that repeats its call gets false, not an error), its expiry does not.
 #define CLEAR_LEASE "lease_expires_at = NULL, updated_at = clock_timestamp()"
 
+// A new item of a lazy batch: the same statement as a plain one-row insert. An item that
+// exists already is then updated by update_completed (the common case takes one statement:
+// ON CONFLICT DO UPDATE costs more to start than a plain insert).
 pg::Statement insert_completed{
-    "INSERT INTO batchguard.batch_items AS i (batch_id, item_id, owner, status, result)"
-    " VALUES ($1, $2, $3, 'completed', $4)"
-    " ON CONFLICT (batch_id, item_id) DO UPDATE"
-    "   SET status = 'completed', result = excluded.result, error = NULL, error_detail = NULL,"
-    "       " CLEAR_LEASE " WHERE i.status <> 'completed' RETURNING 1",
+    "INSERT INTO batchguard.batch_items (batch_id, item_id, owner, status, result)"
+    " VALUES ($1, $2, $3, 'completed', $4) ON CONFLICT (batch_id, item_id) DO NOTHING",
     {INT8OID, TEXTOID, TEXTOID, JSONBOID}};
 
 pg::Statement update_completed{
@@ -55,26 +55,6 @@ pg::Statement update_failed_leased{
     " WHERE batch_id = $1 AND item_id = $2 AND status = 'running' AND lease_token = $5"
     " RETURNING 1",
     {INT8OID, TEXTOID, TEXTOID, JSONBOID, INT8OID}};
-
-// complete_item's common case in one statement instead of two (the batch lookup, then the
-// write): the caller's batch exists, in the mode the caller expects, and the item changes.
-// A row comes back only then.
-pg::Statement complete_in_lazy_batch{
-    "INSERT INTO batchguard.batch_items AS i (batch_id, item_id, owner, status, result)"
-    " SELECT b.batch_id, $3, $1, 'completed', $4 FROM batchguard.batches b"
-    "  WHERE b.owner = $1 AND b.job_id = $2 AND NOT b.items_registered"
-    " ON CONFLICT (batch_id, item_id) DO UPDATE"
-    "   SET status = 'completed', result = excluded.result, error = NULL, error_detail = NULL,"
-    "       " CLEAR_LEASE " WHERE i.status <> 'completed' RETURNING 1",
-    {TEXTOID, TEXTOID, TEXTOID, JSONBOID}};
-
-pg::Statement complete_in_registered_batch{
-    "UPDATE batchguard.batch_items AS i"
-    "   SET status = 'completed', result = $4, error = NULL, error_detail = NULL, " CLEAR_LEASE
-    "  FROM batchguard.batches b"
-    " WHERE b.owner = $1 AND b.job_id = $2 AND b.items_registered"
-    "   AND i.batch_id = b.batch_id AND i.item_id = $3 AND i.status <> 'completed' RETURNING 1",
-    {TEXTOID, TEXTOID, TEXTOID, JSONBOID}};
 
 pg::Statement find_item{
     "SELECT status::text, lease_token, attempts FROM batchguard.batch_items"
@@ -176,12 +156,19 @@ bool ItemStore::record(const Batch& batch, std::string_view item_id, const Outco
     }
 
     if (!batch.items_registered) {
-        pg::Rows changed =
-            completing ? spi_.execute(insert_completed, {batch_arg, item_arg, pg::Arg::text(owner_),
-                                                         optional_datum(outcome.result)})
-                       : spi_.execute(insert_failed, {batch_arg, item_arg, pg::Arg::text(owner_),
-                                                      error_arg, optional_datum(outcome.detail)});
-        return !changed.empty();
+        if (!completing)
+            return !spi_.execute(insert_failed, {batch_arg, item_arg, pg::Arg::text(owner_),
+                                                 error_arg, optional_datum(outcome.detail)})
+                        .empty();
+        if (!spi_.execute(insert_completed, {batch_arg, item_arg, pg::Arg::text(owner_),
+                                             optional_datum(outcome.result)})
+                 .empty())
+            return true;
+        // Known already (pending or failed, or a concurrent insert of it committed first):
+        // completed now unless it was.
+        return !spi_.execute(update_completed,
+                             {batch_arg, item_arg, optional_datum(outcome.result)})
+                    .empty();
     }
 
     pg::Rows changed =
@@ -192,15 +179,6 @@ bool ItemStore::record(const Batch& batch, std::string_view item_id, const Outco
     if (!changed.empty()) return true;
     if (spi_.execute(find_item, {batch_arg, item_arg}).empty()) not_registered(item_id);
     return false;  // already completed (or, for fail_item, already final)
-}
-
-bool ItemStore::complete_in_existing_batch(std::string_view job_id, std::string_view item_id,
-                                           std::optional<Datum> result, bool items_registered) {
-    pg::Statement& statement =
-        items_registered ? complete_in_registered_batch : complete_in_lazy_batch;
-    return !spi_.execute(statement, {pg::Arg::text(owner_), pg::Arg::text(job_id),
-                                     pg::Arg::text(item_id), optional_datum(result)})
-                .empty();
 }
 
 void ItemStore::check_lease_refusal(const Batch& batch, std::string_view item_id,

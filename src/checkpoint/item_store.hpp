@@ -26,12 +26,6 @@ class ItemStore {
     bool record(const Batch& batch, std::string_view item_id, const Outcome& outcome,
                 std::optional<std::int64_t> lease_token);
 
-    // complete_item without a lease token in one statement, when the caller's batch exists
-    // with the given items_registered and the item changes: true then. False says only
-    // that the general way (find_or_create, then record) must decide.
-    bool complete_in_existing_batch(std::string_view job_id, std::string_view item_id,
-                                    std::optional<Datum> result, bool items_registered);
-
     // Registers the items of a text[] as pending (start_batch, add_items); returns how
     // many were new.
     std::int64_t register_items(const Batch& batch, Datum items);

@@ -74,6 +74,7 @@ class SpiSession {
     SpiSession& operator=(const SpiSession&) = delete;
 
     Identity identity() const { return identity_; }
+    bool read_only() const { return read_only_; }
 
     Rows execute(Statement& statement, std::initializer_list<Arg> args, long max_rows = 0);
 
