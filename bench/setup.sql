@@ -12,6 +12,7 @@ CREATE TABLE bench_plain.items (LIKE batchguard.batch_items INCLUDING ALL);
 ALTER TABLE bench_plain.items OWNER TO bench_user;
 
 \ir plpgsql_reference.sql
+\ir design_reference.sql
 
 -- Helpers of bench/run (superuser only).
 CREATE SCHEMA bench;
