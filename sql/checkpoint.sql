@@ -207,6 +207,33 @@ SELECT updated_at > '2001-01-01' AS real_clock FROM batchguard.batch_items WHERE
 RESET search_path;
 DROP SCHEMA evil CASCADE;
 
+-- Results are filled by column name from the row type the database has, never by position:
+-- a database still at an older version may have other columns than this library knows.
+-- Declared here with reordered, missing and unknown columns over the same C functions.
+CREATE SCHEMA regress_row_types;
+CREATE TYPE regress_row_types.progress AS (updated_at timestamptz, completed bigint,
+                                           not_known text, job_id text, total_items bigint);
+CREATE FUNCTION regress_row_types.calculate_progress(job_id text) RETURNS regress_row_types.progress
+    LANGUAGE c STABLE AS '$libdir/pg_batchguard', 'batchguard_calculate_progress';
+CREATE FUNCTION regress_row_types.get_incomplete_checkpoints() RETURNS SETOF regress_row_types.progress
+    LANGUAGE c STABLE AS '$libdir/pg_batchguard', 'batchguard_get_incomplete_checkpoints';
+CREATE TYPE regress_row_types.checkpoint AS (status text, job_id text, not_known int);
+CREATE FUNCTION regress_row_types.load_checkpoint(job_id text) RETURNS regress_row_types.checkpoint
+    LANGUAGE c STABLE AS '$libdir/pg_batchguard', 'batchguard_load_checkpoint';
+CREATE FUNCTION regress_row_types.claim_items(job_id text, max_items int, lease interval, worker text)
+    RETURNS TABLE (attempt int, item_id text)
+    LANGUAGE c VOLATILE AS '$libdir/pg_batchguard', 'batchguard_claim_items';
+SELECT status FROM batchguard.start_batch('row-types', '{a,b,c}');
+SELECT batchguard.complete_item('row-types', 'a') AS completed;
+SELECT updated_at IS NOT NULL AS has_updated_at, completed, not_known, job_id, total_items
+  FROM regress_row_types.calculate_progress('row-types');
+SELECT completed, not_known, total_items FROM regress_row_types.get_incomplete_checkpoints()
+ WHERE job_id = 'row-types';
+SELECT * FROM regress_row_types.load_checkpoint('row-types');
+SELECT * FROM regress_row_types.claim_items('row-types', 2, '1 minute', NULL);
+DROP SCHEMA regress_row_types CASCADE;
+SELECT batchguard.cleanup_checkpoint('row-types') AS discarded;
+
 DROP OWNED BY regress_bg_alice, regress_bg_bob;
 DROP ROLE regress_bg_alice;
 DROP ROLE regress_bg_bob;

@@ -8,6 +8,7 @@
 #include "pg/datum.hpp"
 #include "pg/guard.hpp"
 #include "pg/identity.hpp"
+#include "pg/result_row.hpp"
 #include "pg/transaction.hpp"
 
 extern "C" {
@@ -122,13 +123,16 @@ BATCHGUARD_FUNCTION(batchguard_delete_preview) {
             lines[q.table].bytes += r.int8(0, 2).value();
         }
     }
+    pg::ResultRow row(rsinfo->setDesc);  // the installed OUT columns, by name
     for (const Line& line : lines) {
         if (line.action == "restrict" && line.rows == 0) continue;  // nothing blocks
-        Datum values[4] = {pg::text_datum(line.table), pg::text_datum(line.action),
-                           Int64GetDatum(line.rows), Int64GetDatum(line.bytes)};
-        bool nulls[4] = {false, false, false, false};
-        pg::pg_call(
-            [&] { tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls); });
+        row.set("table_name", pg::text_datum(line.table));
+        row.set("action", pg::text_datum(line.action));
+        row.set("rows", Int64GetDatum(line.rows));
+        row.set("estimated_bytes", Int64GetDatum(line.bytes));
+        pg::pg_call([&] {
+            tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, row.values(), row.nulls());
+        });
     }
     return static_cast<Datum>(0);
 }

@@ -10,6 +10,7 @@
 #include "pg/guard.hpp"
 #include "pg/identity.hpp"
 #include "pg/jsonb_build.hpp"
+#include "pg/result_row.hpp"
 #include "pg/settings.hpp"
 #include "pg/sha256.hpp"
 
@@ -20,6 +21,7 @@ extern "C" {
 }
 
 #include <memory>
+#include <optional>
 #include <string>
 
 using namespace batchguard;
@@ -115,6 +117,9 @@ struct RowsScan {
     MemoryContext memory = nullptr;  // the scan's (multi-call) context
     // Table names repeat on every row: their text datums are made once per scan.
     std::vector<std::pair<std::string, Datum>> names;
+    // The result row and the positions of its columns in the installed type.
+    std::optional<pg::ResultRow> result;
+    int table_column = -1, row_column = -1, parent_column = -1, key_column = -1;
     std::string json;   // the row's JSON, NUL-terminated for jsonb_in (other encodings)
     JsonEvents events;  // the row's JSON, parsed once (UTF-8 databases)
 
@@ -247,6 +252,11 @@ BATCHGUARD_FUNCTION(batchguard_backup_rows) {
             funcctx->tuple_desc = BlessTupleDesc(desc);
             MemoryContextSwitchTo(old);
         });
+        scan->result.emplace(funcctx->tuple_desc);
+        scan->table_column = scan->result->position("table_name");
+        scan->row_column = scan->result->position("row");
+        scan->parent_column = scan->result->position("parent_table");
+        scan->key_column = scan->result->position("parent_key");
         scan->file = open_backup_file(scan->record, true);
         scan->zstd = std::make_unique<ZstdReader>(*scan->file);
         scan->stream = std::make_unique<BackupStreamReader>(*scan->zstd, pg::make_sha256());
@@ -273,29 +283,31 @@ BATCHGUARD_FUNCTION(batchguard_backup_rows) {
         pg::pg_call([&] { SRF_RETURN_DONE(funcctx); });
         return 0;
     }
-    Datum values[4];
-    bool nulls[4] = {};
-    values[0] = scan->name_datum(row->table);
+    pg::ResultRow& out = *scan->result;
+    out.set(scan->table_column, scan->name_datum(row->table));
     if (scan->convert) {
         scan->json.assign(row->row);
-        values[1] = pg::pg_call([&] {
-            const char* json =
-                pg_any_to_server(scan->json.c_str(), static_cast<int>(scan->json.size()), PG_UTF8);
-            return DirectFunctionCall1(jsonb_in, CStringGetDatum(json));
-        });
+        out.set(scan->row_column, pg::pg_call([&] {
+                    const char* json = pg_any_to_server(
+                        scan->json.c_str(), static_cast<int>(scan->json.size()), PG_UTF8);
+                    return DirectFunctionCall1(jsonb_in, CStringGetDatum(json));
+                }));
     } else {
         scan->events.parse(row->row, "backup row");
-        values[1] = pg::jsonb_from_events(scan->events);
+        out.set(scan->row_column, pg::jsonb_from_events(scan->events));
     }
     if (row->parent_table)
-        values[2] = scan->name_datum(*row->parent_table);
+        out.set(scan->parent_column, scan->name_datum(*row->parent_table));
     else
-        nulls[2] = true;
-    values[3] = text_or_null(row->parent_key, nulls[3], scan->convert);
-    Datum result = pg::pg_call([&] {
-        HeapTuple tuple = heap_form_tuple(funcctx->tuple_desc, values, nulls);
-        return HeapTupleGetDatum(tuple);
-    });
+        out.set_null(scan->parent_column);
+    bool key_null = false;
+    const Datum key = text_or_null(row->parent_key, key_null, scan->convert);
+    if (key_null)
+        out.set_null(scan->key_column);
+    else
+        out.set(scan->key_column, key);
+    HeapTuple tuple = out.form();  // pg_call inside: never nest it in another pg_call
+    Datum result = pg::pg_call([&] { return HeapTupleGetDatum(tuple); });
     SRF_RETURN_NEXT(funcctx, result);  // sets the call counter and isDone: cannot fail
 }
 

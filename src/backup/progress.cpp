@@ -1,6 +1,7 @@
 #include "backup/progress.hpp"
 
 #include "pg/guard.hpp"
+#include "pg/result_row.hpp"
 
 extern "C" {
 #include "catalog/pg_authid.h"
@@ -174,6 +175,7 @@ BATCHGUARD_FUNCTION(batchguard_export_progress) {
     auto* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
     const Oid me = GetUserId();
     const bool all = pg::pg_call([&] { return has_privs_of_role(me, ROLE_PG_READ_ALL_STATS); });
+    pg::ResultRow row(rsinfo->setDesc);  // the installed OUT columns, by name
     for (int i = 0; i < backup::shared->slots; ++i) {
         backup::ProgressSlot& s = backup::shared->slot[i];
         if (pg_atomic_read_u32(&s.in_use) == 0) continue;
@@ -184,20 +186,21 @@ BATCHGUARD_FUNCTION(batchguard_export_progress) {
         char backup_id[sizeof s.backup_id];
         std::memcpy(backup_id, s.backup_id, sizeof backup_id);
         backup_id[sizeof backup_id - 1] = '\0';
-        Datum values[8];
-        bool nulls[8] = {};
-        values[0] = Int32GetDatum(pid);
-        values[1] = ObjectIdGetDatum(s.database);
-        values[2] = ObjectIdGetDatum(s.user);
+        row.set("pid", Int32GetDatum(pid));
+        row.set("datid", ObjectIdGetDatum(s.database));
+        row.set("usesysid", ObjectIdGetDatum(s.user));
+        row.set("backup_id", pg::pg_call([&] {
+                    return DirectFunctionCall1(uuid_in, CStringGetDatum(backup_id));
+                }));
+        row.set("phase", pg::pg_call([&] {
+                    return CStringGetTextDatum(backup::phase_name(pg_atomic_read_u32(&s.phase)));
+                }));
+        row.set("rows_written", Int64GetDatum(static_cast<int64>(pg_atomic_read_u64(&s.rows))));
+        row.set("bytes_written", Int64GetDatum(static_cast<int64>(pg_atomic_read_u64(&s.bytes))));
+        row.set("started_at", TimestampTzGetDatum(s.started));
         pg::pg_call([&] {
-            values[3] = DirectFunctionCall1(uuid_in, CStringGetDatum(backup_id));
-            values[4] = CStringGetTextDatum(backup::phase_name(pg_atomic_read_u32(&s.phase)));
+            tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, row.values(), row.nulls());
         });
-        values[5] = Int64GetDatum(static_cast<int64>(pg_atomic_read_u64(&s.rows)));
-        values[6] = Int64GetDatum(static_cast<int64>(pg_atomic_read_u64(&s.bytes)));
-        values[7] = TimestampTzGetDatum(s.started);
-        pg::pg_call(
-            [&] { tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls); });
     }
     return 0;
 }

@@ -11,6 +11,7 @@
 #include "pg/datum.hpp"
 #include "pg/guard.hpp"
 #include "pg/identity.hpp"
+#include "pg/result_row.hpp"
 
 #include <string>
 #include <vector>
@@ -129,24 +130,16 @@ BATCHGUARD_FUNCTION(batchguard_load_checkpoint) {
         failed_items = rows.datum_for_caller(0, 2).value();
     }
     const Progress p = compute_progress(facts_of(progress->batch, progress->totals));
-    TupleDesc desc = composite_result_desc(fcinfo);
-    Datum values[7];
-    bool nulls[7] = {};
-    values[0] = pg::text_datum(job_id);
-    values[1] = completed_items;
-    values[2] = failed_items;
-    if (p.total)
-        values[3] = Int64GetDatum(*p.total);
-    else
-        nulls[3] = true;
-    if (p.percent_hundredths)
-        values[4] = pg::pg_call(
-            [&] { return NumericGetDatum(int64_div_fast_to_numeric(*p.percent_hundredths, 2)); });
-    else
-        nulls[4] = true;
-    values[5] = TimestampTzGetDatum(last_change_of(progress->batch, progress->totals));
-    values[6] = pg::text_datum(to_string(p.status));
-    return composite_result(pg::pg_call([&] { return heap_form_tuple(desc, values, nulls); }));
+    // By name, against the installed batchguard.checkpoint type.
+    pg::ResultRow row(composite_result_desc(fcinfo));
+    row.set("job_id", pg::text_datum(job_id));
+    row.set("completed_items", completed_items);
+    row.set("failed_items", failed_items);
+    if (p.total) row.set("total_items", Int64GetDatum(*p.total));
+    if (p.percent_hundredths) row.set("percentage", percentage_datum(*p.percent_hundredths));
+    row.set("updated_at", TimestampTzGetDatum(last_change_of(progress->batch, progress->totals)));
+    row.set("status", pg::text_datum(to_string(p.status)));
+    return composite_result(row.form());
 }
 
 BATCHGUARD_FUNCTION(batchguard_cleanup_checkpoint) {

@@ -10,6 +10,7 @@
 #include "pg/datum.hpp"
 #include "pg/guard.hpp"
 #include "pg/identity.hpp"
+#include "pg/result_row.hpp"
 #include "pg/transaction.hpp"
 
 #include <string>
@@ -63,12 +64,16 @@ BATCHGUARD_FUNCTION(batchguard_claim_items) {
             claimed = LeaseStore(spi, owner).claim(batch, max_items, now, expires, worker, failed);
     }
     if (!claimed.empty() || failed > 0) note_progress(owner, job_id);
+    pg::ResultRow row(rsinfo->setDesc);  // the installed OUT columns, by name
+    const int item_id = row.position("item_id"), lease_token = row.position("lease_token"),
+              attempt = row.position("attempt");
     for (const ClaimedItem& item : claimed) {
-        Datum values[3] = {pg::text_datum(item.item_id), Int64GetDatum(item.lease_token),
-                           Int32GetDatum(item.attempt)};
-        bool nulls[3] = {false, false, false};
-        pg::pg_call(
-            [&] { tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls); });
+        row.set(item_id, pg::text_datum(item.item_id));
+        row.set(lease_token, Int64GetDatum(item.lease_token));
+        row.set(attempt, Int32GetDatum(item.attempt));
+        pg::pg_call([&] {
+            tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, row.values(), row.nulls());
+        });
     }
     return static_cast<Datum>(0);
 }

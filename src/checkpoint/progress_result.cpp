@@ -3,48 +3,39 @@
 #include "core/error.hpp"
 #include "pg/datum.hpp"
 #include "pg/guard.hpp"
-
-#include <array>
+#include "pg/result_row.hpp"
 
 namespace batchguard::checkpoint {
+
+Datum percentage_datum(std::int64_t hundredths) {
+    return pg::pg_call([&] { return NumericGetDatum(int64_div_fast_to_numeric(hundredths, 2)); });
+}
 
 HeapTuple progress_tuple(TupleDesc desc, std::string_view job_id, const Batch& batch,
                          const ItemTotals& totals) {
     const Progress p = compute_progress(facts_of(batch, totals));
-    constexpr int kColumns = 12;
-    std::array<Datum, kColumns> values{};
-    std::array<bool, kColumns> nulls{};
-    values[0] = pg::text_datum(job_id);
-    values[1] = pg::text_datum(to_string(p.status));
-    if (p.total)
-        values[2] = Int64GetDatum(*p.total);
-    else
-        nulls[2] = true;
-    values[3] = Int64GetDatum(p.completed);
-    values[4] = Int64GetDatum(p.failed);
-    values[5] = Int64GetDatum(p.pending);
-    values[6] = Int64GetDatum(p.running);
-    if (p.percent_hundredths)
-        values[7] = pg::pg_call(
-            [&] { return NumericGetDatum(int64_div_fast_to_numeric(*p.percent_hundredths, 2)); });
-    else
-        nulls[7] = true;
-    if (p.items_per_second)
-        values[8] = Float8GetDatum(*p.items_per_second);
-    else
-        nulls[8] = true;
+    // By name, against the installed batchguard.progress (a database at an older version
+    // may have fewer columns); what is not set is NULL.
+    pg::ResultRow row(desc);
+    row.set("job_id", pg::text_datum(job_id));
+    row.set("status", pg::text_datum(to_string(p.status)));
+    if (p.total) row.set("total_items", Int64GetDatum(*p.total));
+    row.set("completed", Int64GetDatum(p.completed));
+    row.set("failed", Int64GetDatum(p.failed));
+    row.set("pending", Int64GetDatum(p.pending));
+    row.set("running", Int64GetDatum(p.running));
+    if (p.percent_hundredths) row.set("percentage", percentage_datum(*p.percent_hundredths));
+    if (p.items_per_second) row.set("items_per_second", Float8GetDatum(*p.items_per_second));
     if (p.eta_us) {
-        values[9] = pg::pg_call([&] {
-            auto* eta = static_cast<Interval*>(palloc0(sizeof(Interval)));
-            eta->time = *p.eta_us;
-            return IntervalPGetDatum(eta);
-        });
-    } else {
-        nulls[9] = true;
+        row.set("eta", pg::pg_call([&] {
+                    auto* eta = static_cast<Interval*>(palloc0(sizeof(Interval)));
+                    eta->time = *p.eta_us;
+                    return IntervalPGetDatum(eta);
+                }));
     }
-    values[10] = TimestampTzGetDatum(batch.created_at);
-    values[11] = TimestampTzGetDatum(last_change_of(batch, totals));
-    return pg::pg_call([&] { return heap_form_tuple(desc, values.data(), nulls.data()); });
+    row.set("started_at", TimestampTzGetDatum(batch.created_at));
+    row.set("updated_at", TimestampTzGetDatum(last_change_of(batch, totals)));
+    return row.form();
 }
 
 TupleDesc composite_result_desc(FunctionCallInfo fcinfo) {

@@ -6,6 +6,10 @@
 
 namespace batchguard::checkpoint {
 
+// A percentage in hundredths as numeric with two decimals.
+Datum percentage_datum(std::int64_t hundredths);
+
+// A batchguard.progress tuple of the installed type `desc`.
 HeapTuple progress_tuple(TupleDesc desc, std::string_view job_id, const Batch& batch,
                          const ItemTotals& totals);
 
