@@ -1,0 +1,93 @@
+-- delete_with_backup and restore_backup between two roles: row security on the source,
+-- the refusal when a reached table has row security or is unreadable, and the one error
+-- for conflicts with rows the caller cannot see.
+\i test/helpers.sql
+SET client_min_messages = warning;
+SELECT coalesce(max(audit_id), 0) AS audit_start, (SELECT count(*) FROM batchguard.backups) AS backups_before
+  FROM batchguard.audit \gset
+
+CREATE ROLE regress_dl_alice;
+CREATE ROLE regress_dl_bob;
+CREATE TABLE ds_conv (id int PRIMARY KEY, owner name NOT NULL DEFAULT current_user, title text);
+CREATE TABLE ds_turn (id int PRIMARY KEY, conv_id int REFERENCES ds_conv ON DELETE CASCADE, body text);
+ALTER TABLE ds_conv ENABLE ROW LEVEL SECURITY;
+CREATE POLICY mine ON ds_conv USING (owner = current_user);
+GRANT SELECT, INSERT, UPDATE, DELETE ON ds_conv, ds_turn TO regress_dl_alice, regress_dl_bob;
+INSERT INTO ds_conv VALUES (1, 'regress_dl_alice', 'alice 1'), (2, 'regress_dl_alice', 'alice 2'),
+                           (3, 'regress_dl_bob', 'bob 3');
+INSERT INTO ds_turn VALUES (10, 1, 'a'), (11, 1, 'b'), (20, 2, 'c'), (30, 3, 'd');
+
+-- bob cannot delete alice's conversations: his delete sees none of them
+SET ROLE regress_dl_bob;
+SELECT r -> 'deleted' AS deleted, r -> 'backup' -> 'total_rows' AS backed_up
+  FROM batchguard.delete_with_backup('ds_conv', '{1,2}') r;
+SELECT array_agg(id) AS bob_sees FROM ds_conv;
+RESET ROLE;
+SELECT array_agg(id ORDER BY id) AS convs, (SELECT count(*) FROM ds_turn) AS turns FROM ds_conv;
+
+-- alice deletes hers with a backup (bob's 3 is not hers: neither deleted nor backed up)
+SET ROLE regress_dl_alice;
+SELECT (r -> 'backup' ->> 'backup_id') AS alice_backup, r -> 'deleted' AS deleted
+  FROM batchguard.delete_with_backup('ds_conv', '{1,3}') r \gset
+SELECT :deleted AS deleted, (SELECT total_rows FROM batchguard.backups
+                              WHERE backup_id = :'alice_backup') AS backed_up;
+RESET ROLE;
+SELECT array_agg(id ORDER BY id) AS convs, (SELECT array_agg(id ORDER BY id) FROM ds_turn) AS turns
+  FROM ds_conv;
+
+-- bob cannot restore, read or preview-restore alice's backup: the unknown-backup error
+SET ROLE regress_dl_bob;
+CREATE FUNCTION pg_temp.masked(statement text, id text) RETURNS text LANGUAGE sql AS $$
+    SELECT replace(pg_temp.error_of(statement), id, '<id>')
+$$;
+SELECT pg_temp.masked(format('SELECT batchguard.restore_backup(%L)', :'alice_backup'), :'alice_backup')
+       AS foreign_restore,
+       pg_temp.masked(format('SELECT batchguard.restore_backup(%L, %L, true)', :'alice_backup', 'skip'),
+                      :'alice_backup') AS foreign_dry_run,
+       pg_temp.masked($$SELECT batchguard.restore_backup('00000000-0000-0000-0000-000000000000')$$,
+                      '00000000-0000-0000-0000-000000000000') AS unknown_restore,
+       pg_temp.masked(format('SELECT batchguard.read_backup(%L)', :'alice_backup'), :'alice_backup')
+       AS foreign_download;
+-- bob takes id 1 for a conversation of his own (alice cannot see it)
+INSERT INTO ds_conv VALUES (1, 'regress_dl_bob', 'bob 1');
+RESET ROLE;
+
+-- alice's restore meets a row she cannot see: one generic error, nothing restored
+SET ROLE regress_dl_alice;
+SELECT pg_temp.error_of(format('SELECT batchguard.restore_backup(%L)', :'alice_backup'));
+SELECT pg_temp.error_of(format('SELECT batchguard.restore_backup(%L, %L)', :'alice_backup', 'skip'));
+SELECT pg_temp.error_of(format('SELECT batchguard.restore_backup(%L, %L)', :'alice_backup', 'update'));
+RESET ROLE;
+DELETE FROM ds_conv WHERE id = 1;
+SET ROLE regress_dl_alice;
+SELECT batchguard.restore_backup(:'alice_backup') -> 'inserted' AS inserted;
+RESET ROLE;
+SELECT array_agg(id || ':' || owner ORDER BY id) AS convs,
+       (SELECT array_agg(id ORDER BY id) FROM ds_turn) AS turns FROM ds_conv;
+SELECT owner, actor, action FROM batchguard.audit WHERE audit_id > :audit_start ORDER BY audit_id;
+
+-- a table the delete reaches has row security for the caller: refused, one error
+ALTER TABLE ds_turn ENABLE ROW LEVEL SECURITY;
+CREATE POLICY all_turns ON ds_turn USING (true);
+SET ROLE regress_dl_alice;
+SELECT pg_temp.error_of($$SELECT batchguard.delete_with_backup('ds_conv', '{1}')$$);
+RESET ROLE;
+ALTER TABLE ds_turn DISABLE ROW LEVEL SECURITY;
+-- ... or is not readable by the caller: the same error
+REVOKE SELECT ON ds_turn FROM regress_dl_alice;
+SET ROLE regress_dl_alice;
+SELECT pg_temp.error_of($$SELECT batchguard.delete_with_backup('ds_conv', '{1}')$$);
+RESET ROLE;
+GRANT SELECT ON ds_turn TO regress_dl_alice;
+-- the row locks need UPDATE on the tables the delete reaches
+REVOKE UPDATE ON ds_turn FROM regress_dl_alice;
+SET ROLE regress_dl_alice;
+SELECT pg_temp.error_of($$SELECT batchguard.delete_with_backup('ds_conv', '{1}')$$);
+RESET ROLE;
+SELECT array_agg(id ORDER BY id) AS convs, (SELECT count(*) FROM ds_turn) AS turns,
+       (SELECT count(*) - :backups_before FROM batchguard.backups) AS new_backups FROM ds_conv;
+
+DROP TABLE ds_turn, ds_conv;
+DROP OWNED BY regress_dl_alice, regress_dl_bob;
+DROP ROLE regress_dl_alice;
+DROP ROLE regress_dl_bob;
