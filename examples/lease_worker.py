@@ -6,7 +6,10 @@ does one twice. Run as many as you like, on as many machines as you like.
     examples/lease_worker.py --dsn "dbname=app" --job gen-demo --start 500   # create the batch
     examples/lease_worker.py --dsn "dbname=app" --job gen-demo               # another worker
 
-Needs python3-psycopg (psycopg 3). The output of each item goes to example_output.
+Needs python3-psycopg (psycopg 3). The output of each item goes to the table
+example_output, which the worker creates in the first schema of its search_path: on
+PostgreSQL 15 only the database's owner may create in schema public, so run it as the
+owner, GRANT CREATE ON SCHEMA public to its role, or create the table beforehand.
 """
 
 import argparse
@@ -63,8 +66,9 @@ def run(args):
                 "SELECT item_id, lease_token, attempt FROM batchguard.claim_items(%s, %s, %s, %s)",
                 (args.job, args.claim, f"{lease} seconds", worker)).fetchall()
             if not held:
-                p = conn.execute("SELECT status, pending, running FROM batchguard.calculate_progress(%s)",
-                                 (args.job,)).fetchone()
+                # An unknown job is NULL, which FROM shows as one row of NULLs: filter it.
+                p = conn.execute("SELECT status, pending, running FROM batchguard.calculate_progress(%s) p"
+                                 " WHERE p.job_id IS NOT NULL", (args.job,)).fetchone()
                 if p is None or p[0] in ("completed", "failed", "cancelled") or (p[1] == 0 and p[2] == 0):
                     break
                 time.sleep(1)  # paused, or the rest is leased by others: wait

@@ -56,7 +56,9 @@ def main():
         last = time.monotonic()
         progress = conn.execute(
             "SELECT status, total_items, completed, failed, percentage, items_per_second, eta"
-            "  FROM batchguard.calculate_progress(%s)", (args.job,)).fetchone()
+            "  FROM batchguard.calculate_progress(%s) p"
+            # An unknown job is NULL, which FROM shows as one row of NULLs: filter it.
+            " WHERE p.job_id IS NOT NULL", (args.job,)).fetchone()
         if progress is None:
             print(f"\nno batch {args.job!r} (yet, or discarded)", flush=True)
             time.sleep(IDLE_REFRESH)

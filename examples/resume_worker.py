@@ -16,7 +16,9 @@ The rules that make it exactly once (docs: "Exactly once" in the API reference):
 Usage: resume_worker.py CONNINFO JOB_ID N_TEMPLATES
   e.g. resume_worker.py "host=/tmp dbname=app" conversations-2024-06 1000
 Needs Debian's python3-psycopg (psycopg 3) and a table
-  conversations(template_id text, body text).
+  conversations(template_id text, body text)
+(created beforehand: on PostgreSQL 15 only the database's owner may create tables in schema
+public; see scripts/demo).
 """
 import sys
 import time
