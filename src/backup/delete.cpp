@@ -24,9 +24,9 @@ using namespace batchguard::backup;
 
 namespace {
 
-pg::Statement hidden_from_caller{
-    "SELECT pg_catalog.row_security_active($1)"
-    "    OR NOT pg_catalog.has_table_privilege($1, 'SELECT')",
+pg::Statement privileges_of_caller{
+    "SELECT pg_catalog.row_security_active($1), pg_catalog.has_table_privilege($1, 'SELECT'),"
+    "       pg_catalog.has_any_column_privilege($1, 'UPDATE')",
     {OIDOID}};
 
 pg::Statement result_sql{
@@ -50,16 +50,20 @@ Oid source_arg(FunctionCallInfo fcinfo) {
 }
 
 // Foreign-key actions run as the referencing table's owner and bypass row security: a
-// backup taken with the caller's privileges could miss rows the delete removes.
+// backup taken with the caller's privileges could miss rows the delete removes. Table
+// names are in the catalog for everyone: naming the table reveals no row.
 void require_fully_visible(pg::SpiSession& spi, const BackupGraph& graph) {
     for (std::size_t i = 1; i < graph.tables().size(); ++i) {
-        pg::Rows r = spi.execute(hidden_from_caller,
+        pg::Rows r = spi.execute(privileges_of_caller,
                                  {pg::Arg::of(ObjectIdGetDatum(graph.tables()[i].relid))});
-        if (r.boolean(0, 1).value_or(true))
+        const bool row_security = r.boolean(0, 1).value_or(true);
+        if (row_security || !r.boolean(0, 2).value_or(false))
             throw Error(sqlstate::kInsufficientPrivilege,
                         "delete_with_backup cannot back up every row this delete would reach",
-                        "A table the delete reaches through a foreign key has row security "
-                        "active for you or is not readable by you.",
+                        "Table " + graph.tables()[i].name +
+                            ", which the delete reaches through a foreign key, " +
+                            (row_security ? "has row security active for you."
+                                          : "is not readable by you (no SELECT privilege)."),
                         "Foreign-key actions bypass row security, so a backup made with your "
                         "privileges could miss rows: delete as a role that reads every row of "
                         "the referencing tables.");
@@ -77,6 +81,28 @@ std::string counting(const RowQuery& q) {
 std::string locking(const RowQuery& q) {
     return "SELECT pg_catalog.count(*)::pg_catalog.int8 FROM (" + q.sql +
            " FOR UPDATE OF bg_row) bg_q";
+}
+
+// The row locks are SELECT ... FOR UPDATE, which needs UPDATE on the table: PostgreSQL
+// only says "permission denied", so say why when that is the reason.
+// (Asked before the lock statement: nothing runs after a caught error but the re-raise.)
+pg::Rows lock_rows(pg::SpiSession& spi, const BackupGraph& graph, const RowQuery& q, Datum ids) {
+    const GraphTable& t = graph.tables()[q.table];
+    const bool updatable =
+        spi.execute(privileges_of_caller, {pg::Arg::of(ObjectIdGetDatum(t.relid))})
+            .boolean(0, 3)
+            .value_or(true);
+    try {
+        return run_dynamic(locking(q), {{TEXTARRAYOID, pg::Arg::of(ids)}}, false);
+    } catch (const pg::PgError& e) {
+        if (e.data()->sqlerrcode != ERRCODE_INSUFFICIENT_PRIVILEGE || updatable) throw;
+        throw Error(sqlstate::kInsufficientPrivilege,
+                    e.data()->message != nullptr ? e.data()->message : "permission denied",
+                    "delete_with_backup locks every row the delete reaches (SELECT ... FOR "
+                    "UPDATE) before it backs them up, which needs the UPDATE privilege on " +
+                        t.name + ".",
+                    "Grant UPDATE on " + t.name + ", or delete as a role that has it.");
+    }
 }
 
 // A fresh snapshot for the export after the locks: under READ COMMITTED it sees every row
@@ -160,7 +186,7 @@ BATCHGUARD_FUNCTION(batchguard_delete_with_backup) {
         require_fully_visible(spi, graph);
         for (const RowQuery& q : graph.queries(true)) {
             pg::check_for_interrupts();
-            pg::Rows locked = run_dynamic(locking(q), {{TEXTARRAYOID, pg::Arg::of(ids)}}, false);
+            pg::Rows locked = lock_rows(spi, graph, q, ids);
             if (q.table == 0 && q.edge < 0) selected = locked.int8(0, 1).value();
         }
         delete_sql = graph.delete_sql();

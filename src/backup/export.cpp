@@ -29,6 +29,13 @@ namespace batchguard::backup {
 
 namespace {
 
+// A retention limit as people write it: "365 days", "12 hours", else seconds.
+std::string describe_seconds(int seconds) {
+    if (seconds % 86400 == 0) return std::to_string(seconds / 86400) + " days";
+    if (seconds % 3600 == 0) return std::to_string(seconds / 3600) + " hours";
+    return std::to_string(seconds) + " seconds";
+}
+
 namespace cfg = batchguard::settings;
 
 pg::Statement prepare_sql{
@@ -250,9 +257,11 @@ ExportResult export_backup(const ExportRequest& request) {
             throw Error(sqlstate::kInvalidParameterValue, "retention must be positive");
         if (!r.boolean(0, 5).value())
             throw Error(sqlstate::kInvalidParameterValue,
-                        "retention exceeds batchguard.max_backup_retention",
+                        "retention exceeds batchguard.max_backup_retention (" +
+                            describe_seconds(cfg::max_backup_retention_s) + ")",
                         "The longest retention is " + std::to_string(cfg::max_backup_retention_s) +
-                            " seconds.");
+                            " seconds.",
+                        "Keep it longer with a legal hold (hold_backup), which has no limit.");
         header.backup_id = r.text(0, 1).value();
         header.created_at = r.text(0, 2).value();
         header.expires_at = r.text(0, 3).value();
@@ -276,7 +285,8 @@ ExportResult export_backup(const ExportRequest& request) {
 
     const std::uint64_t xid =
         U64FromFullTransactionId(pg::pg_call([] { return GetTopFullTransactionId(); }));
-    pg::set_error_context("pg_batchguard backup " + header.backup_id);
+    // Until it commits there is no backup to name: errors name what is being exported.
+    pg::set_error_context("pg_batchguard export");
     pg::ensure_backup_directory();
     const std::string path = pg::backup_file_path(header.backup_id, xid);
 
@@ -304,6 +314,7 @@ ExportResult export_backup(const ExportRequest& request) {
             request.for_delete ? GraphMode::kDelete : GraphMode::kExport);
         header.tables = graph.header_tables();
         header.source = header.tables.front().name;
+        pg::set_error_context("pg_batchguard export of table " + header.source);
         writer.line(header_line(header) + "\n");
         progress.set_phase(ExportPhase::kWriting);
         std::vector<std::int64_t> counts(graph.tables().size(), 0);
@@ -342,6 +353,21 @@ ExportResult export_backup(const ExportRequest& request) {
         }
     }
 
+    if (result.total_rows == 0) {
+        if (!cfg::allow_empty_backups)
+            throw Error(sqlstate::kInvalidParameterValue, "no rows to back up",
+                        "The ids select no row of table " + header.source + " that you can read.",
+                        "Check the ids, or set batchguard.allow_empty_backups = on to accept an "
+                        "empty backup.");
+        pg::pg_call([&] {
+            ereport(NOTICE, (errmsg("backup of table %s holds no rows", header.source.c_str()),
+                             errdetail("Backup %s is empty: the ids select no row that you can "
+                                       "read.",
+                                       header.backup_id.c_str()),
+                             errhint("Set batchguard.allow_empty_backups = off to make this an "
+                                     "error.")));
+        });
+    }
     progress.set_phase(ExportPhase::kFinishing);
     BackupTrailer trailer{result.row_counts, result.total_rows, body_hash->finish_hex()};
     zstd.write(trailer_line(trailer) + "\n");

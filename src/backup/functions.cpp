@@ -62,8 +62,19 @@ Datum current_row(pg::SpiSession& spi, const BackupRecord& record, Datum id) {
 struct Chunk {
     bytea* data = nullptr;
     std::int64_t offset = 0, length = 0;
+    std::int64_t file_size = 0;
     bool whole = false;
 };
+
+// This session's download in progress: a chunk that continues it (same backup, at the
+// offset where the last chunk ended) is neither audited nor logged, so a file read in
+// chunks gives one audit row when it starts and one when it reaches the end.
+struct DownloadInProgress {
+    std::string backup_id;
+    std::int64_t next_offset = -1;
+    bool from_start = false;
+};
+DownloadInProgress download;
 
 Chunk read_chunk(const BackupRecord& record, std::int64_t offset,
                  std::optional<std::int64_t> length, MemoryContext target) {
@@ -74,6 +85,7 @@ Chunk read_chunk(const BackupRecord& record, std::int64_t offset,
                     "offset " + std::to_string(offset) + " is beyond the end of the backup",
                     "The backup file has " + std::to_string(size) + " bytes.");
     Chunk chunk;
+    chunk.file_size = size;
     chunk.offset = offset;
     chunk.length = std::min(length.value_or(size - offset), size - offset);
     chunk.whole = offset == 0 && chunk.length == size;
@@ -223,10 +235,20 @@ BATCHGUARD_FUNCTION(batchguard_read_backup) {
     if (!record) unknown_backup(id);
     require_readable(*record);
     const Chunk chunk = read_chunk(*record, offset, length, caller);
-    audit(spi, *record, owner, "download",
-          "{\"offset\":" + std::to_string(chunk.offset) +
-              ",\"length\":" + std::to_string(chunk.length) +
-              ",\"verified\":" + (chunk.whole ? "true" : "false") + "}");
+    const bool continues = download.backup_id == record->backup_id &&
+                           download.next_offset == chunk.offset && chunk.offset > 0;
+    const bool from_start = chunk.offset == 0 || (continues && download.from_start);
+    const bool reaches_end = chunk.offset + chunk.length == chunk.file_size;
+    // Audited: the first chunk, the chunk that reaches the end (complete: this session
+    // served the whole file in order; verified: the file's SHA-256 was checked, i.e. it
+    // was read in one call) and any chunk that does not continue this session's download.
+    if (!continues || reaches_end)
+        audit(spi, *record, owner, "download",
+              "{\"offset\":" + std::to_string(chunk.offset) +
+                  ",\"length\":" + std::to_string(chunk.length) +
+                  ",\"complete\":" + (reaches_end && from_start ? "true" : "false") +
+                  ",\"verified\":" + (chunk.whole ? "true" : "false") + "}");
+    download = {record->backup_id, chunk.offset + chunk.length, from_start};
     return PointerGetDatum(chunk.data);
 }
 
@@ -335,8 +357,8 @@ BATCHGUARD_FUNCTION(batchguard_extend_backup) {
     pg::SpiSession spi;
     std::optional<BackupRecord> record = find_backup(spi, id, owner, false, true);
     if (!record) unknown_backup(id);
-    if (record->expired)
-        throw Error(sqlstate::kBackupExpired, "backup " + record->backup_id + " has expired");
+    // Like hold_backup, extending revives a backup that expired but that the cleanup has
+    // not removed yet (the row lock taken by find_backup keeps the cleanup away).
     pg::Rows check = spi.execute(
         extend_check,
         {pg::Arg::of(id), pg::Arg::of(until), pg::Arg::of(TimestampTzGetDatum(record->created_at)),
@@ -355,7 +377,8 @@ BATCHGUARD_FUNCTION(batchguard_extend_backup) {
                     "Delete a backup you no longer need with delete_backup().");
     spi.execute(set_expiry, {pg::Arg::of(id), pg::Arg::of(until)});
     audit(spi, *record, owner, "extend", "{}");
-    return current_row(spi, *record, id);
+    std::optional<BackupRecord> now = find_backup(spi, id, owner, false, false);
+    return current_row(spi, now ? *now : *record, id);
 }
 
 BATCHGUARD_FUNCTION(batchguard_hold_backup) {

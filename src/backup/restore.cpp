@@ -154,8 +154,10 @@ class TableRestore {
         // The statement ran; the error aborts the caller's transaction (or savepoint) with it.
         if (out.conflicts > 0)
             throw Error(sqlstate::kUniqueViolation,
-                        std::to_string(out.conflicts) + " rows of table " + table_.name +
-                            " in the backup already exist",
+                        std::to_string(out.conflicts) +
+                            (out.conflicts == 1 ? " row of table " : " rows of table ") +
+                            table_.name + " in the backup already exist" +
+                            (out.conflicts == 1 ? "s" : ""),
                         "Nothing was restored.",
                         "on_conflict => 'skip' keeps the existing rows, 'update' overwrites "
                         "them.");

@@ -63,10 +63,15 @@ void unknown_backup(Datum backup_id) {
                 {}, "Backups are visible to their owner only.");
 }
 
+void expired_backup(const BackupRecord& record) {
+    throw Error(sqlstate::kBackupExpired, "backup " + record.backup_id + " has expired",
+                "It is past its expiry and is removed by the next cleanup.",
+                "Until the cleanup removes it, extend_backup() or hold_backup() make it readable "
+                "again.");
+}
+
 void require_readable(const BackupRecord& record) {
-    if (record.expired)
-        throw Error(sqlstate::kBackupExpired, "backup " + record.backup_id + " has expired", {},
-                    "Extend a backup with extend_backup() before it expires.");
+    if (record.expired) expired_backup(record);
     if (!pg::backup_file_exists(record.path())) file_missing(record);
 }
 

@@ -36,6 +36,8 @@ std::optional<BackupRecord> find_backup(pg::SpiSession& spi, Datum backup_id,
 [[noreturn]] void unknown_backup(Datum backup_id);
 
 // Raises the expired / missing-file errors for a backup that is about to be read.
+// PB101: the backup is past its expiry and not held.
+[[noreturn]] void expired_backup(const BackupRecord& record);
 void require_readable(const BackupRecord& record);
 
 // The backup's file, open for reading (and hashing everything read, when asked); the

@@ -4,6 +4,7 @@
 #include "core/error.hpp"
 #include "pg/guard.hpp"
 #include "pg/identity.hpp"
+#include "pg/settings.hpp"
 #include "pg/unique_row.hpp"
 
 #include <algorithm>
@@ -106,6 +107,12 @@ std::optional<Batch> BatchStore::find(std::string_view owner, std::string_view j
 
 Batch BatchStore::find_or_create(std::string_view owner, std::string_view job_id) {
     if (auto batch = find(owner, job_id)) return *batch;
+    if (!settings::lazy_batches)
+        throw Error(sqlstate::kUndefinedObject,
+                    "batch \"" + std::string(job_id) + "\" does not exist",
+                    "batchguard.lazy_batches is off: complete_item, fail_item and "
+                    "save_checkpoint record items of existing batches only.",
+                    "Create the batch with start_batch() first, or check the job id.");
     pg::Rows rows = spi_.execute(create_batch, {pg::Arg::text(owner), pg::Arg::text(job_id)});
     if (!rows.empty()) return batch_from_rows(rows, 0, 1);
     // Created concurrently by another session of the same owner, committed meanwhile.

@@ -197,13 +197,23 @@ void ItemStore::check_lease_refusal(const Batch& batch, std::string_view item_id
     const std::int32_t attempt = item.int4(0, 3).value();
     // The holder of the lease repeating its own final call: nothing changed, no error.
     if ((status == "completed" || status == "failed") && current == lease_token) return;
+    // Say what became of the lease, from the item's state.
+    std::string what;
+    if (status == "running" && current)
+        what = "The item is running under lease " + std::to_string(*current) +
+               ": this lease expired and the item was handed to another worker.";
+    else if (status == "pending")
+        what =
+            "The item is pending: the lease was released (it expired, or resume_batch() or "
+            "retry_failed() put the item back), or this token was never its lease.";
+    else
+        what = "The item is " + status +
+               (current ? " under lease " + std::to_string(*current) : std::string()) +
+               ": this token is not its lease.";
     throw Error(sqlstate::kLeaseLost,
                 "lease " + std::to_string(lease_token) + " of item \"" + std::string(item_id) +
                     "\" is no longer current (attempt " + std::to_string(attempt) + ")",
-                "The item is " + status +
-                    (current ? " under lease " + std::to_string(*current) : std::string()) + ".",
-                "The lease expired and the item was handed to another worker: roll back this "
-                "transaction.");
+                what, "Roll back this transaction: its work on the item must not commit.");
 }
 
 void ItemStore::not_registered(std::string_view item_id) {

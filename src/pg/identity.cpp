@@ -69,10 +69,29 @@ const std::optional<Mapping>& mapping_for(Oid role) {
     return mapping_cache.emplace(role, std::move(mapping)).first->second;
 }
 
-std::string json_field(const std::string& json, const std::string& key) {
+std::string capitalized(std::string text) {
+    if (!text.empty() && text[0] >= 'a' && text[0] <= 'z')
+        text[0] = static_cast<char>(text[0] - 'a' + 'A');
+    return text;
+}
+
+// The identity under json_key of the setting's JSON (empty when absent). Claims that are
+// not JSON get an error naming the setting, not only the JSON parser's complaint.
+std::string json_field(const std::string& setting, const std::string& json,
+                       const std::string& key) {
     static Statement extract{"SELECT $1::jsonb ->> $2", {TEXTOID, TEXTOID}};
     SpiSession spi(SpiSession::Access::kReadOnly);
-    return spi.execute(extract, {Arg::text(json), Arg::text(key)}).text(0, 1).value_or("");
+    try {
+        return spi.execute(extract, {Arg::text(json), Arg::text(key)}).text(0, 1).value_or("");
+    } catch (const PgError& e) {
+        if (e.data()->sqlerrcode != ERRCODE_INVALID_TEXT_REPRESENTATION) throw;
+        throw Error(sqlstate::kInvalidTextRepresentation,
+                    "setting \"" + setting + "\" is not valid JSON",
+                    capitalized(e.data()->message != nullptr ? e.data()->message : "") + ".",
+                    "The identity of this role is its key \"" + key +
+                        "\": set it per transaction, e.g. set_config('" + setting + "', '{\"" +
+                        key + "\": \"user-1\"}', true).");
+    }
 }
 
 std::string role_name_of(Oid role) {
@@ -105,8 +124,9 @@ std::string current_owner() {
     std::string raw_setting = raw != nullptr ? raw : "";
     if (last_resolved && last_resolved->role == role && last_resolved->raw_setting == raw_setting)
         return last_resolved->owner;
-    const std::string identity =
-        m.json_key && !raw_setting.empty() ? json_field(raw_setting, *m.json_key) : raw_setting;
+    const std::string identity = m.json_key && !raw_setting.empty()
+                                     ? json_field(m.setting, raw_setting, *m.json_key)
+                                     : raw_setting;
     std::string owner = mapped_owner(role_name, m.setting, identity);
     last_resolved = ResolvedOwner{role, std::move(raw_setting), owner};
     return owner;

@@ -10,6 +10,8 @@ extern "C" {
 namespace batchguard::settings {
 
 int notify_interval_ms = 250;
+bool lazy_batches = true;
+bool allow_empty_backups = true;
 bool enable_worker = true;
 char* database_names = nullptr;
 int cleanup_interval_s = 600;
@@ -58,6 +60,16 @@ void define() {
         "transaction that changed the job.",
         &notify_interval_ms, 250, 0, 3600 * 1000, PGC_USERSET, GUC_UNIT_MS, nullptr, nullptr,
         nullptr);
+    DefineCustomBoolVariable(
+        "batchguard.lazy_batches",
+        "complete_item, fail_item and save_checkpoint create the batch of an unknown job.",
+        "Off: they need a batch made by start_batch(), so a mistyped job id is an error.",
+        &lazy_batches, true, PGC_USERSET, 0, nullptr, nullptr, nullptr);
+    DefineCustomBoolVariable(
+        "batchguard.allow_empty_backups",
+        "An export or a delete with backup that selects no rows makes an empty backup.",
+        "It always says so with a NOTICE; off makes it an error (nothing is written).",
+        &allow_empty_backups, true, PGC_USERSET, 0, nullptr, nullptr, nullptr);
     DefineCustomBoolVariable(
         "batchguard.enable_worker", "Runs pg_batchguard's maintenance workers.",
         "Needs shared_preload_libraries = 'pg_batchguard'. Without them, schedule "

@@ -7,6 +7,10 @@ namespace batchguard::settings {
 // (0: one per committed transaction that changed the job).
 extern int notify_interval_ms;
 
+// Whether complete_item, fail_item and save_checkpoint create the batch of an unknown
+// job ("lazy" batches); off: they need a batch made by start_batch.
+extern bool lazy_batches;
+
 // Background workers (see docs/operations.md).
 extern bool enable_worker;
 extern char* database_names;            // comma-separated list of databases to maintain
@@ -20,6 +24,9 @@ extern int backup_retention_s;      // default retention of a new backup
 extern int max_backup_retention_s;  // longest retention export/extend accept
 extern int compression_level;       // zstd level
 extern int compression_workers;     // zstd worker threads per export
+// Whether an export or a delete with backup that selects no rows may make an empty
+// backup (with a NOTICE); off: it is an error.
+extern bool allow_empty_backups;
 // batchguard.max_backup_bytes[_per_owner], stored in kB (GUC_UNIT_KB); -1 = no limit.
 extern int max_backup_bytes_kb;            // all backups of a database
 extern int max_backup_bytes_per_owner_kb;  // one owner's backups
