@@ -2,6 +2,10 @@
 // chunk backed up and deleted by delete_with_backup in a transaction of its own and
 // checkpointed as an item of a pg_batchguard batch, so that a purge stopped by a crash
 // resumes where it stopped. The chunks (key ranges) are fixed when the batch starts.
+//
+// Its statements read the caller's table with the caller's search_path in effect (the
+// caller's policies and triggers run as under a plain statement), so they name every
+// function, operator and type with its schema: nothing on that path can capture them.
 #include "backup/dynamic_sql.hpp"
 #include "core/error.hpp"
 #include "pg/datum.hpp"
@@ -9,7 +13,11 @@
 #include "pg/transaction.hpp"
 
 extern "C" {
+#include "access/htup_details.h"
+#include "access/stratnum.h"
+#include "catalog/pg_operator.h"
 #include "nodes/parsenodes.h"
+#include "utils/typcache.h"
 }
 
 #include <string>
@@ -21,31 +29,11 @@ using namespace batchguard::backup;
 namespace {
 
 struct Source {
-    std::string name, key, key_type;
-};
-
-// A raw SPI connection that may commit (SpiSession's connections are atomic).
-class NonAtomicSpi {
-  public:
-    NonAtomicSpi() {
-        pg::pg_call([] {
-            if (SPI_connect_ext(SPI_OPT_NONATOMIC) != SPI_OK_CONNECT)
-                elog(ERROR, "SPI_connect_ext failed");
-        });
-    }
-    ~NonAtomicSpi() {
-        if (std::uncaught_exceptions() > 0) return;
-        try {
-            pg::pg_call([] { SPI_finish(); });
-        } catch (...) {
-        }
-    }
-    NonAtomicSpi(const NonAtomicSpi&) = delete;
-    NonAtomicSpi& operator=(const NonAtomicSpi&) = delete;
-
-    void commit() {
-        pg::pg_call([] { SPI_commit(); });
-    }
+    std::string name;      // schema-qualified and quoted
+    std::string key;       // the primary key column, quoted
+    std::string key_type;  // schema-qualified, with its typmod
+    // The key type's btree operators, as OPERATOR(schema.op): the ones its ORDER BY uses.
+    std::string eq, ge, le;
 };
 
 std::optional<std::string> text_of(const pg::Rows& rows, int column) {
@@ -53,27 +41,68 @@ std::optional<std::string> text_of(const pg::Rows& rows, int column) {
     return rows.text(0, column);
 }
 
+// OPERATOR(schema.name) of an operator.
+std::string qualified_operator(Oid opno) {
+    return pg::pg_call([&] {
+        HeapTuple tuple = SearchSysCache1(OPEROID, ObjectIdGetDatum(opno));
+        if (!HeapTupleIsValid(tuple)) elog(ERROR, "cache lookup failed for operator %u", opno);
+        auto* form = reinterpret_cast<Form_pg_operator>(GETSTRUCT(tuple));
+        const char* schema = quote_identifier(get_namespace_name(form->oprnamespace));
+        char* text = psprintf("OPERATOR(%s.%s)", schema, NameStr(form->oprname));
+        ReleaseSysCache(tuple);
+        return text;
+    });
+}
+
 Source describe(Oid relid) {
     pg::Rows r = run_dynamic(
         "SELECT pg_catalog.format('%I.%I', n.nspname, c.relname), k.attname::pg_catalog.text,"
-        "       pg_catalog.format_type(k.atttypid, k.atttypmod),"
+        "       k.atttypid, k.atttypmod,"
         "       (SELECT pg_catalog.count(*) FROM pg_catalog.pg_index i"
-        "         WHERE i.indrelid = c.oid AND i.indisprimary AND i.indnatts = 1)"
-        "  FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
-        "  LEFT JOIN pg_catalog.pg_index i ON i.indrelid = c.oid AND i.indisprimary"
-        "  LEFT JOIN pg_catalog.pg_attribute k ON k.attrelid = c.oid AND k.attnum = i.indkey[0]"
-        " WHERE c.oid = $1 AND c.relkind IN ('r', 'p')",
+        "         WHERE i.indrelid OPERATOR(pg_catalog.=) c.oid AND i.indisprimary"
+        "           AND i.indnatts OPERATOR(pg_catalog.=) 1)"
+        "  FROM pg_catalog.pg_class c"
+        "  JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace"
+        "  LEFT JOIN pg_catalog.pg_index i"
+        "    ON i.indrelid OPERATOR(pg_catalog.=) c.oid AND i.indisprimary"
+        "  LEFT JOIN pg_catalog.pg_attribute k"
+        "    ON k.attrelid OPERATOR(pg_catalog.=) c.oid"
+        "   AND k.attnum OPERATOR(pg_catalog.=) i.indkey[0]"
+        " WHERE c.oid OPERATOR(pg_catalog.=) $1"
+        "   AND c.relkind OPERATOR(pg_catalog.=) ANY ('{r,p}'::pg_catalog.\"char\"[])",
         {{OIDOID, pg::Arg::of(ObjectIdGetDatum(relid))}}, true);
     if (r.empty()) throw Error(sqlstate::kWrongObjectType, "purge_with_backup purges tables only");
     Source s;
     s.name = r.text(0, 1).value();
-    if (r.int8(0, 4).value_or(0) != 1 || !r.text(0, 2))
+    if (r.int8(0, 5).value_or(0) != 1 || !r.text(0, 2))
         throw Error(sqlstate::kInvalidParameterValue,
                     "table " + s.name + " has no single-column primary key",
                     "purge_with_backup cuts the rows into ranges of their primary key.");
-    const char* quoted = pg::pg_call([&] { return quote_identifier(r.text(0, 2)->c_str()); });
-    s.key = quoted;
-    s.key_type = r.text(0, 3).value();
+    const Oid type = DatumGetObjectId(r.datum(0, 3).value());
+    const std::int32_t typmod = r.int4(0, 4).value();
+    const std::string column = r.text(0, 2).value();
+    Oid eq = InvalidOid, ge = InvalidOid, le = InvalidOid;
+    pg::pg_call([&] {
+        s.key = quote_identifier(column.c_str());
+        s.key_type = format_type_extended(type, typmod,
+                                          FORMAT_TYPE_TYPEMOD_GIVEN | FORMAT_TYPE_FORCE_QUALIFY);
+        TypeCacheEntry* entry = lookup_type_cache(type, TYPECACHE_BTREE_OPFAMILY);
+        if (OidIsValid(entry->btree_opf)) {
+            const Oid opf = entry->btree_opf, in = entry->btree_opintype;
+            eq = get_opfamily_member(opf, in, in, BTEqualStrategyNumber);
+            ge = get_opfamily_member(opf, in, in, BTGreaterEqualStrategyNumber);
+            le = get_opfamily_member(opf, in, in, BTLessEqualStrategyNumber);
+        }
+    });
+    if (!OidIsValid(eq) || !OidIsValid(ge) || !OidIsValid(le))
+        throw Error(sqlstate::kInvalidParameterValue,
+                    "the primary key of table " + s.name + " has no ordering",
+                    "purge_with_backup cuts the rows into ranges of their primary key, which "
+                    "needs a btree operator class of type " +
+                        s.key_type + ".");
+    s.eq = qualified_operator(eq);
+    s.ge = qualified_operator(ge);
+    s.le = qualified_operator(le);
     return s;
 }
 
@@ -110,14 +139,16 @@ BATCHGUARD_FUNCTION(batchguard_purge_with_backup) {
     pg::require_read_committed("purge_with_backup", kLockedRowsHint);
     pg::set_error_context("pg_batchguard purge " + job_id);
 
-    NonAtomicSpi spi;
+    pg::NonAtomicSpi spi;
     const Source source = describe(relid);
     // 1. The batch: found (resume), or planned now and committed before any delete.
     pg::Rows existing = run_dynamic(
-        "SELECT b.metadata -> 'purge' ->> 'source', pg_catalog.jsonb_array_length("
-        "       b.metadata -> 'purge' -> 'ranges')::pg_catalog.int8"
+        "SELECT b.metadata OPERATOR(pg_catalog.->) 'purge' OPERATOR(pg_catalog.->>) 'source',"
+        "       pg_catalog.jsonb_array_length(b.metadata OPERATOR(pg_catalog.->) 'purge'"
+        "                                     OPERATOR(pg_catalog.->) 'ranges')::pg_catalog.int8"
         "  FROM batchguard.batches b"
-        " WHERE b.owner = batchguard.current_owner() AND b.job_id = $1",
+        " WHERE b.owner OPERATOR(pg_catalog.=) batchguard.current_owner()"
+        "   AND b.job_id OPERATOR(pg_catalog.=) $1",
         {{TEXTOID, pg::Arg::text(job_id)}}, false);
     std::int64_t chunks = 0;
     if (!existing.empty()) {
@@ -127,20 +158,24 @@ BATCHGUARD_FUNCTION(batchguard_purge_with_backup) {
                         "Use another job_id.");
         chunks = existing.int8(0, 2).value();
     } else {
-        const std::string where =
-            has_ids ? " WHERE bg_t." + source.key +
-                          " = ANY ($1::pg_catalog.text[]::" + source.key_type + "[])"
-                    : "";
+        // Ranges are kept as the key's text form (its type's output function: a cast to
+        // text could be anyone's code for a type of theirs) and read back as the key type.
+        const std::string where = has_ids ? " WHERE bg_t." + source.key + " " + source.eq +
+                                                " ANY ($1::pg_catalog.text[]::" + source.key_type +
+                                                "[])"
+                                          : "";
         const std::string plan =
             "WITH bg_keys AS (SELECT bg_t." + source.key +
-            " AS k, (pg_catalog.row_number() OVER"
-            " (ORDER BY bg_t." +
-            source.key + ") - 1) / $2 AS n FROM " + source.name + " bg_t" + where +
-            "), bg_ranges AS (SELECT n, pg_catalog.min(k)::pg_catalog.text AS lo,"
-            " pg_catalog.max(k)::pg_catalog.text AS hi FROM bg_keys GROUP BY n)"
+            " AS k, (pg_catalog.row_number() OVER (ORDER BY bg_t." + source.key +
+            ") OPERATOR(pg_catalog.-) 1) OPERATOR(pg_catalog./) $2 AS n FROM " + source.name +
+            " bg_t" + where +
+            "), bg_ranges AS (SELECT n, pg_catalog.format('%s', pg_catalog.min(k)) AS lo,"
+            " pg_catalog.format('%s', pg_catalog.max(k)) AS hi FROM bg_keys GROUP BY n)"
             " SELECT p.job_id, (SELECT pg_catalog.count(*) FROM bg_ranges)::pg_catalog.int8"
             "   FROM batchguard.start_batch($3,"
-            "        ARRAY(SELECT 'chunk-' || (n + 1) FROM bg_ranges ORDER BY n), NULL,"
+            "        ARRAY(SELECT 'chunk-' OPERATOR(pg_catalog.||)"
+            "                     (n OPERATOR(pg_catalog.+) 1)::pg_catalog.text"
+            "                FROM bg_ranges ORDER BY n), NULL,"
             "        pg_catalog.jsonb_build_object('purge', pg_catalog.jsonb_build_object("
             "            'source', $4::pg_catalog.text, 'ids', $1::pg_catalog.text[],"
             "            'retention', $5::pg_catalog.interval::pg_catalog.text,"
@@ -161,30 +196,44 @@ BATCHGUARD_FUNCTION(batchguard_purge_with_backup) {
 
     // 2. Each chunk not completed yet: its rows backed up and deleted, the item completed,
     //    all in one transaction.
+    const std::string purge_of_job =
+        "(SELECT b.metadata OPERATOR(pg_catalog.->) 'purge' FROM batchguard.batches b"
+        "  WHERE b.owner OPERATOR(pg_catalog.=) batchguard.current_owner()"
+        "    AND b.job_id OPERATOR(pg_catalog.=) $1)";
     const std::string chunk_ids =
-        "SELECT ARRAY(SELECT bg_t." + source.key + "::pg_catalog.text FROM " + source.name +
-        " bg_t, batchguard.batches b, pg_catalog.jsonb_array_element(b.metadata -> 'purge' -> "
+        "SELECT ARRAY(SELECT pg_catalog.format('%s', bg_t." + source.key + ") FROM " + source.name +
+        " bg_t, " + purge_of_job +
+        " AS p(purge), pg_catalog.jsonb_array_element(p.purge OPERATOR(pg_catalog.->) "
         "'ranges', $2) r"
-        " WHERE b.owner = batchguard.current_owner() AND b.job_id = $1"
-        "   AND bg_t." +
-        source.key + " BETWEEN (r ->> 0)::" + source.key_type +
-        " AND (r ->> 1)::" + source.key_type +
-        "   AND (b.metadata -> 'purge' -> 'ids' = 'null'::pg_catalog.jsonb"
+        " WHERE bg_t." +
+        source.key + " " + source.ge + " (r OPERATOR(pg_catalog.->>) 0)::" + source.key_type +
+        " AND bg_t." + source.key + " " + source.le +
+        " (r OPERATOR(pg_catalog.->>) 1)::" + source.key_type +
+        "   AND (p.purge OPERATOR(pg_catalog.->) 'ids' OPERATOR(pg_catalog.=)"
+        "        'null'::pg_catalog.jsonb"
         "        OR bg_t." +
+        source.key + " " + source.eq +
+        " ANY (ARRAY(SELECT pg_catalog.jsonb_array_elements_text("
+        "      p.purge OPERATOR(pg_catalog.->) 'ids'))::" +
+        source.key_type +
+        "[]))"
+        " ORDER BY bg_t." +
         source.key +
-        "::pg_catalog.text IN (SELECT pg_catalog."
-        "jsonb_array_elements_text(b.metadata -> 'purge' -> 'ids')))"
-        " ORDER BY 1), (SELECT b.metadata -> 'purge' ->> 'retention' FROM batchguard.batches b"
-        " WHERE b.owner = batchguard.current_owner() AND b.job_id = $1),"
-        " batchguard.is_item_completed($1, 'chunk-' || ($2 + 1)),"
+        "),"
+        " " +
+        purge_of_job +
+        " OPERATOR(pg_catalog.->>) 'retention',"
+        " batchguard.is_item_completed($1, $3),"
         " (SELECT b.state FROM batchguard.batches b"
-        "   WHERE b.owner = batchguard.current_owner() AND b.job_id = $1)";
+        "   WHERE b.owner OPERATOR(pg_catalog.=) batchguard.current_owner()"
+        "     AND b.job_id OPERATOR(pg_catalog.=) $1)";
     for (std::int64_t n = 0; n < chunks; ++n) {
         pg::check_for_interrupts();
         const std::string item = "chunk-" + std::to_string(n + 1);
         pg::Rows r = run_dynamic(chunk_ids,
                                  {{TEXTOID, pg::Arg::text(job_id)},
-                                  {INT4OID, pg::Arg::int4(static_cast<std::int32_t>(n))}},
+                                  {INT4OID, pg::Arg::int4(static_cast<std::int32_t>(n))},
+                                  {TEXTOID, pg::Arg::text(item)}},
                                  false);
         if (r.boolean(0, 3).value_or(false)) continue;            // done before a restart
         if (text_of(r, 4).value_or("active") != "active") break;  // paused or cancelled
@@ -193,9 +242,12 @@ BATCHGUARD_FUNCTION(batchguard_purge_with_backup) {
         std::string result = "'{}'::pg_catalog.jsonb";
         if (!pg::text_array_elements(chunk).empty()) {
             pg::Rows d = run_dynamic(
-                "SELECT pg_catalog.jsonb_build_object('backup_id', r -> 'backup' -> 'backup_id',"
-                "       'deleted', r -> 'deleted', 'rows', r -> 'backup' -> "
-                "'total_rows')::pg_catalog.text"
+                "SELECT pg_catalog.jsonb_build_object("
+                "       'backup_id', r OPERATOR(pg_catalog.->) 'backup'"
+                "                      OPERATOR(pg_catalog.->) 'backup_id',"
+                "       'deleted', r OPERATOR(pg_catalog.->) 'deleted',"
+                "       'rows', r OPERATOR(pg_catalog.->) 'backup'"
+                "                 OPERATOR(pg_catalog.->) 'total_rows')::pg_catalog.text"
                 "  FROM batchguard.delete_with_backup($1::pg_catalog.regclass, $2, "
                 "$3::pg_catalog.interval,"
                 "       $4) r",

@@ -2,6 +2,10 @@
 
 #include "pg/guard.hpp"
 
+extern "C" {
+#include "utils/snapmgr.h"
+}
+
 #include <exception>
 
 namespace batchguard::pg {
@@ -58,6 +62,34 @@ std::optional<Datum> Rows::datum_for_caller(std::uint64_t row, int column) const
         [&] { return SPI_datumTransfer(*value, attribute->attbyval, attribute->attlen); });
 }
 
+NonAtomicSpi::NonAtomicSpi() {
+    pg_call([] {
+        if (SPI_connect_ext(SPI_OPT_NONATOMIC) != SPI_OK_CONNECT)
+            elog(ERROR, "SPI_connect_ext failed");
+    });
+}
+
+NonAtomicSpi::~NonAtomicSpi() {
+    // After a PostgreSQL error, transaction abort releases the connection.
+    if (std::uncaught_exceptions() > 0) return;
+    try {
+        pg_call([] { SPI_finish(); });
+    } catch (...) {
+    }
+}
+
+void NonAtomicSpi::commit() {
+    pg_call([] { SPI_commit(); });
+}
+
+bool extension_column_exists(const char* table, const char* column) {
+    return pg_call([&] {
+        const Oid schema = get_namespace_oid("batchguard", true);
+        const Oid relation = OidIsValid(schema) ? get_relname_relid(table, schema) : InvalidOid;
+        return OidIsValid(relation) && get_attnum(relation, column) != InvalidAttrNumber;
+    });
+}
+
 Oid extension_owner() {
     return pg_call([] {
         Oid schema = get_namespace_oid("batchguard", false);
@@ -102,6 +134,16 @@ SpiSession::~SpiSession() {
 }
 
 Rows SpiSession::execute(Statement& statement, std::initializer_list<Arg> args, long max_rows) {
+    return run(statement, args, max_rows, false);
+}
+
+Rows SpiSession::execute_with_latest_snapshot(Statement& statement,
+                                              std::initializer_list<Arg> args) {
+    return run(statement, args, 0, true);
+}
+
+Rows SpiSession::run(Statement& statement, std::initializer_list<Arg> args, long max_rows,
+                     bool latest_snapshot) {
     if (args.size() != statement.arg_types.size())
         throw Error(sqlstate::kInternalError, "wrong number of arguments for a prepared statement");
     check_for_interrupts();
@@ -125,8 +167,11 @@ Rows SpiSession::execute(Statement& statement, std::initializer_list<Arg> args, 
         nulls.push_back(arg.is_null ? 'n' : ' ');
     }
     std::uint64_t processed = pg_call([&] {
-        int rc =
-            SPI_execute_plan(statement.plan, values.data(), nulls.data(), read_only_, max_rows);
+        int rc = latest_snapshot ? SPI_execute_snapshot(statement.plan, values.data(), nulls.data(),
+                                                        GetLatestSnapshot(), InvalidSnapshot, true,
+                                                        false, max_rows)
+                                 : SPI_execute_plan(statement.plan, values.data(), nulls.data(),
+                                                    read_only_, max_rows);
         if (rc < 0) elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
         return SPI_processed;
     });

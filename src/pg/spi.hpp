@@ -75,10 +75,18 @@ class SpiSession {
 
     Identity identity() const { return identity_; }
     bool read_only() const { return read_only_; }
+    // The role that called the extension (before the switch to the extension's owner).
+    Oid caller() const { return switched_user_ ? saved_user_ : GetUserId(); }
 
     Rows execute(Statement& statement, std::initializer_list<Arg> args, long max_rows = 0);
+    // A read under a snapshot taken now, whatever the isolation level: it sees every
+    // transaction committed before it (a lock just taken makes that the last holder's).
+    Rows execute_with_latest_snapshot(Statement& statement, std::initializer_list<Arg> args);
 
   private:
+    Rows run(Statement& statement, std::initializer_list<Arg> args, long max_rows,
+             bool latest_snapshot);
+
     bool read_only_;
     Identity identity_;
     Oid saved_user_ = InvalidOid;
@@ -86,6 +94,23 @@ class SpiSession {
     bool switched_user_ = false;
     bool pushed_search_path_ = false;
 };
+
+// A raw SPI connection that may commit (SpiSession's connections are atomic): for C
+// procedures called with CALL outside a transaction block (CallContext.atomic false).
+class NonAtomicSpi {
+  public:
+    NonAtomicSpi();
+    ~NonAtomicSpi();
+    NonAtomicSpi(const NonAtomicSpi&) = delete;
+    NonAtomicSpi& operator=(const NonAtomicSpi&) = delete;
+
+    // Commits the transaction and starts a new one.
+    void commit();
+};
+
+// Whether the extension's table has the column: a database still at an older version of
+// the extension lacks the newer columns, and the library serves it too.
+bool extension_column_exists(const char* table, const char* column);
 
 // The role that owns the extension's schema (and so its tables).
 Oid extension_owner();
