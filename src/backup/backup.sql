@@ -22,7 +22,10 @@ CREATE TABLE batchguard.backups (
     format_version     integer NOT NULL,
     -- delete_with_backup: per table, what the delete did to the rows (delete, set null,
     -- set default) and the columns it changed; NULL for export_backup
-    delete_actions     jsonb
+    delete_actions     jsonb,
+    -- who placed the legal hold: the owner, or an administrator (then only an
+    -- administrator releases it)
+    legal_hold_by      text CHECK (legal_hold_by IN ('owner', 'admin'))
 );
 CREATE INDEX ON batchguard.backups (owner, created_at);
 CREATE INDEX ON batchguard.backups (expires_at) WHERE NOT legal_hold;

@@ -41,8 +41,11 @@ pg::Statement extend_check{
     {UUIDOID, TIMESTAMPTZOID, TIMESTAMPTZOID, FLOAT8OID, TIMESTAMPTZOID}};
 pg::Statement set_expiry{"UPDATE batchguard.backups SET expires_at = $2 WHERE backup_id = $1",
                          {UUIDOID, TIMESTAMPTZOID}};
-pg::Statement set_hold{"UPDATE batchguard.backups SET legal_hold = $2 WHERE backup_id = $1",
-                       {UUIDOID, BOOLOID}};
+pg::Statement set_hold{
+    "UPDATE batchguard.backups SET legal_hold = $2, legal_hold_by = $3 WHERE backup_id = $1",
+    {UUIDOID, BOOLOID, TEXTOID}};
+pg::Statement set_hold_1_0{"UPDATE batchguard.backups SET legal_hold = $2 WHERE backup_id = $1",
+                           {UUIDOID, BOOLOID}};
 
 Datum uuid_arg(FunctionCallInfo fcinfo, int n = 0) {
     pg::require_not_null(fcinfo, n, "backup_id");
@@ -390,8 +393,22 @@ BATCHGUARD_FUNCTION(batchguard_hold_backup) {
     pg::SpiSession spi;
     std::optional<BackupRecord> record = find_backup(spi, id, owner, admin, true);
     if (!record) unknown_backup(id);
-    spi.execute(set_hold, {pg::Arg::of(id), pg::Arg::boolean(hold)});
-    audit(spi, *record, owner, hold ? "hold" : "release", "{}");
+    // A hold an administrator placed is released by an administrator only, and the owner
+    // holding it again does not make it the owner's.
+    const bool admin_hold = record->legal_hold && record->legal_hold_by == "admin";
+    if (!hold && admin_hold && !admin)
+        throw Error(
+            sqlstate::kInsufficientPrivilege,
+            "the legal hold of backup " + record->backup_id + " was placed by an administrator", {},
+            "Only members of batchguard_admin can release it.");
+    const char* by = !hold ? nullptr : (admin || admin_hold ? "admin" : "owner");
+    if (pg::extension_column_exists("backups", "legal_hold_by"))
+        spi.execute(set_hold, {pg::Arg::of(id), pg::Arg::boolean(hold),
+                               by != nullptr ? pg::Arg::text(by) : pg::Arg::null()});
+    else
+        spi.execute(set_hold_1_0, {pg::Arg::of(id), pg::Arg::boolean(hold)});
+    audit(spi, *record, owner, hold ? "hold" : "release",
+          std::string("{\"by\": \"") + (admin ? "admin" : "owner") + "\"}");
     record->legal_hold = hold;
     record->expired = false;  // recomputed below from the row
     std::optional<BackupRecord> now = find_backup(spi, id, owner, true, false);

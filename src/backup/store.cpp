@@ -14,15 +14,21 @@ namespace batchguard::backup {
 
 namespace {
 
-constexpr const char* kFindSql =
-    "SELECT b.owner, b.file_sha256, b.creating_xid::pg_catalog.text::pg_catalog.int8,"
-    "       b.compressed_bytes, b.legal_hold,"
-    "       b.expires_at < pg_catalog.now() AND NOT b.legal_hold, b.created_at, b.expires_at"
-    "  FROM batchguard.backups b WHERE b.backup_id = $1";
-pg::Statement find_sql{kFindSql, {UUIDOID}};
+#define FIND_SQL(HOLD_BY)                                                                      \
+    "SELECT b.owner, b.file_sha256, b.creating_xid::pg_catalog.text::pg_catalog.int8,"         \
+    "       b.compressed_bytes, b.legal_hold,"                                                 \
+    "       b.expires_at < pg_catalog.now() AND NOT b.legal_hold, b.created_at, b.expires_at," \
+    "       " HOLD_BY "  FROM batchguard.backups b WHERE b.backup_id = $1"
+pg::Statement find_sql{FIND_SQL("b.legal_hold_by"), {UUIDOID}};
+// A database still at 1.0: its backups table has no legal_hold_by.
+pg::Statement find_sql_1_0{FIND_SQL("NULL::pg_catalog.text"), {UUIDOID}};
 
-pg::Statement lock_sql{"SELECT 1 FROM batchguard.backups WHERE backup_id = $1 FOR UPDATE",
-                       {UUIDOID}};
+// The owner is checked in the statement that locks: another owner's backup is never
+// locked (nor waited for), so its id behaves exactly like an unknown one.
+pg::Statement lock_sql{
+    "SELECT 1 FROM batchguard.backups"
+    " WHERE backup_id = $1 AND (owner = $2 OR $3) FOR UPDATE",
+    {UUIDOID, TEXTOID, BOOLOID}};
 
 pg::Statement audit_sql{
     "INSERT INTO batchguard.audit (backup_id, owner, actor, action, detail)"
@@ -41,8 +47,13 @@ std::string uuid_text(Datum uuid) {
 
 std::optional<BackupRecord> find_backup(pg::SpiSession& spi, Datum backup_id,
                                         std::string_view owner, bool admin_too, bool for_update) {
-    if (for_update) spi.execute(lock_sql, {pg::Arg::of(backup_id)});
-    pg::Rows rows = spi.execute(find_sql, {pg::Arg::of(backup_id)});
+    if (for_update && spi.execute(lock_sql, {pg::Arg::of(backup_id), pg::Arg::text(owner),
+                                             pg::Arg::boolean(admin_too)})
+                          .empty())
+        return std::nullopt;
+    pg::Rows rows = spi.execute(
+        pg::extension_column_exists("backups", "legal_hold_by") ? find_sql : find_sql_1_0,
+        {pg::Arg::of(backup_id)});
     if (rows.empty()) return std::nullopt;
     BackupRecord r;
     r.owner = rows.text(0, 1).value();
@@ -55,6 +66,7 @@ std::optional<BackupRecord> find_backup(pg::SpiSession& spi, Datum backup_id,
     r.expired = rows.boolean(0, 6).value();
     r.created_at = DatumGetTimestampTz(rows.datum(0, 7).value());
     r.expires_at = DatumGetTimestampTz(rows.datum(0, 8).value());
+    r.legal_hold_by = rows.text(0, 9);
     return r;
 }
 

@@ -23,12 +23,15 @@ struct BackupRecord {
     bool expired = false;  // expires_at has passed and no hold keeps it
     TimestampTz created_at = 0;
     TimestampTz expires_at = 0;
+    // Who placed the legal hold: "owner" or "admin" (NULL before 1.1 or without a hold).
+    std::optional<std::string> legal_hold_by;
 
     std::string path() const;
 };
 
 // The backup `backup_id` if the caller may see it: its owner's (and, with `admin_too`,
-// any backup for a member of batchguard_admin). Locks the row with FOR UPDATE when asked.
+// any backup for a member of batchguard_admin). Locks the row with FOR UPDATE when asked,
+// in the statement that checks the owner: another owner's backup is never locked.
 std::optional<BackupRecord> find_backup(pg::SpiSession& spi, Datum backup_id,
                                         std::string_view owner, bool admin_too, bool for_update);
 
