@@ -113,6 +113,7 @@ Batch BatchStore::find_or_create(std::string_view owner, std::string_view job_id
                     "batchguard.lazy_batches is off: complete_item, fail_item and "
                     "save_checkpoint record items of existing batches only.",
                     "Create the batch with start_batch() first, or check the job id.");
+    pg::register_owner_role(spi_.caller());
     pg::Rows rows = spi_.execute(create_batch, {pg::Arg::text(owner), pg::Arg::text(job_id)});
     if (!rows.empty()) return batch_from_rows(rows, 0, 1);
     // Created concurrently by another session of the same owner, committed meanwhile.
@@ -123,6 +124,7 @@ Batch BatchStore::find_or_create(std::string_view owner, std::string_view job_id
 std::optional<Batch> BatchStore::create_registered(std::string_view owner, std::string_view job_id,
                                                    std::optional<std::int64_t> total,
                                                    Datum metadata, std::int32_t max_attempts) {
+    pg::register_owner_role(spi_.caller());
     pg::Rows rows =
         spi_.execute(create_registered_batch,
                      {pg::Arg::text(owner), pg::Arg::text(job_id), pg::Arg::optional_int8(total),

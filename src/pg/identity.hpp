@@ -15,8 +15,18 @@ std::string current_owner();
 inline constexpr const char* kAdminRole = "batchguard_admin";
 bool current_user_is_admin();
 
-// Forgets cached identity mappings (they are re-read on next use); called on change.
+// Forgets cached identity mappings and owner bindings (they are re-read on next use);
+// called on change.
 void invalidate_identity_cache();
+
+// Records that the role owns rows under its name (batchguard.owner_roles), before a batch
+// or a backup of the caller is created (`role`: the caller, whose owner the rows get): a
+// role dropped and created again under the same name (with a new OID) is then refused the
+// old role's rows. Cheap once the binding exists.
+void register_owner_role(Oid role);
+
+// Tells every backend (at commit) to re-read the owner bindings (adopt_owner).
+void broadcast_owner_role_change();
 
 // A transaction-scoped lock on one (owner, job): item writers share it, so they never
 // wait for each other; cleanup_checkpoint takes it exclusively, so no item write lands
@@ -24,5 +34,8 @@ void invalidate_identity_cache();
 // field that pg_advisory_lock() never uses, so it cannot clash with the application's.
 enum class JobLockMode { kShared, kExclusive };
 void lock_job(std::string_view owner, std::string_view job_id, JobLockMode mode);
+// The same lock if it is free now: false (nothing taken) when another transaction holds
+// it in a conflicting mode. Maintenance never waits for a tenant's lock.
+bool try_lock_job(std::string_view owner, std::string_view job_id, JobLockMode mode);
 
 }  // namespace batchguard::pg
