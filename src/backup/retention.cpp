@@ -51,9 +51,14 @@ pg::Statement rows_with_file{
     "  FROM batchguard.backups WHERE status = 'ok' AND ($1::text IS NULL OR owner = $1)",
     {TEXTOID}};
 
+// A row another transaction holds (a hold, an extension, a download) is left for a later
+// round: maintenance never waits for a tenant's lock.
 pg::Statement mark_missing{
-    "UPDATE batchguard.backups SET status = 'missing'"
-    " WHERE backup_id = $1::pg_catalog.uuid AND status = 'ok' RETURNING 1",
+    "WITH free AS (SELECT backup_id FROM batchguard.backups"
+    "               WHERE backup_id = $1::pg_catalog.uuid AND status = 'ok'"
+    "                 FOR UPDATE SKIP LOCKED)"
+    " UPDATE batchguard.backups AS b SET status = 'missing' FROM free"
+    "  WHERE b.backup_id = free.backup_id RETURNING 1",
     {TEXTOID}};
 
 // One statement, one snapshot: its xmin and the rows it sees belong together. A file whose
@@ -77,10 +82,12 @@ bool file_exists_strictly(const std::string& path) {
     if (::stat(path.c_str(), &st) == 0) return true;
     const int stat_errno = errno;
     if (stat_errno == ENOENT || stat_errno == ENOTDIR) return false;
+    const std::string shown = pg::path_for_message(path);
     pg::pg_call([&] {
         errno = stat_errno;
         ereport(ERROR, (errcode_for_file_access(),
-                        errmsg("could not check backup file \"%s\": %m", path.c_str()),
+                        errmsg("could not check backup file \"%s\": %m", shown.c_str()),
+                        errdetail_log("The file is \"%s\".", path.c_str()),
                         errhint("Check the permissions of batchguard.backup_directory.")));
     });
     return false;
@@ -135,12 +142,15 @@ std::int64_t mark_missing_files(pg::SpiSession& spi, const std::optional<std::st
         if (spi.execute(mark_missing, {pg::Arg::text(c.backup_id)}).empty()) continue;
         ++marked;
         const std::string path = pg::backup_file_path(c.backup_id, c.xid);
+        const std::string shown = pg::path_for_message(path);
         pg::pg_call([&] {
             ereport(WARNING,
                     (errmsg("pg_batchguard: the file of backup %s (owner %s) is missing",
                             c.backup_id.c_str(), c.owner.c_str()),
                      errdetail("Expected \"%s\"; the row is now marked status 'missing'.",
-                               path.c_str()),
+                               shown.c_str()),
+                     errdetail_log("Expected \"%s\"; the row is now marked status 'missing'.",
+                                   path.c_str()),
                      errhint("Restore the file from a file-level copy, or delete the backup "
                              "with delete_backup().")));
         });

@@ -9,8 +9,8 @@
 
 namespace batchguard::checkpoint {
 
-std::int64_t purge_finished_batches(pg::SpiSession& spi, const std::optional<std::string>& owner,
-                                    std::int64_t retention_s) {
+PurgedBatches purge_finished_batches(pg::SpiSession& spi, const std::optional<std::string>& owner,
+                                     std::int64_t retention_s) {
     static pg::Statement batches_of{"SELECT owner, job_id, " BATCH_COLUMNS
                                     " FROM batchguard.batches"
                                     " WHERE $1::text IS NULL OR owner = $1",
@@ -27,7 +27,7 @@ std::int64_t purge_finished_batches(pg::SpiSession& spi, const std::optional<std
 
     const TimestampTz cutoff = GetCurrentTimestamp() - retention_s * USECS_PER_SEC;
     BatchStore store(spi);
-    std::int64_t purged = 0;
+    PurgedBatches result;
     for (const Candidate& c : candidates) {
         pg::check_for_interrupts();
         const ItemTotals totals = store.totals(c.batch.batch_id);
@@ -35,10 +35,14 @@ std::int64_t purge_finished_batches(pg::SpiSession& spi, const std::optional<std
         const bool finished = status == BatchStatus::kCompleted || status == BatchStatus::kFailed ||
                               status == BatchStatus::kCancelled;
         if (!finished || last_change_of(c.batch, totals) >= cutoff) continue;
-        pg::lock_job(c.owner, c.job_id, pg::JobLockMode::kExclusive);
-        if (store.remove(c.owner, c.job_id)) ++purged;
+        // An open transaction of the owner's holds it (a write, a retry, a discard).
+        if (!pg::try_lock_job(c.owner, c.job_id, pg::JobLockMode::kExclusive)) {
+            ++result.skipped_locked;
+            continue;
+        }
+        if (store.remove(c.owner, c.job_id)) ++result.purged;
     }
-    return purged;
+    return result;
 }
 
 }  // namespace batchguard::checkpoint

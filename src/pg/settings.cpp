@@ -86,8 +86,10 @@ void define() {
     DefineCustomIntVariable(
         "batchguard.finished_batch_retention",
         "How long completed, failed and cancelled batches are kept after their last change.",
-        "-1 keeps them until cleanup_checkpoint() discards them.", &finished_batch_retention_s, -1,
-        -1, INT_MAX, PGC_SIGHUP, GUC_UNIT_S, nullptr, nullptr, nullptr);
+        "-1 keeps them until cleanup_checkpoint() discards them. The workers use the server's "
+        "setting; a superuser may set it for the rounds of its own session.",
+        &finished_batch_retention_s, -1, -1, INT_MAX, PGC_SUSET, GUC_UNIT_S, nullptr, nullptr,
+        nullptr);
     DefineCustomStringVariable(
         "batchguard.backup_directory",
         "Directory of backup files (one subdirectory per database); a relative path is "

@@ -1,6 +1,6 @@
-// A maintenance worker: connected to one database, it runs batchguard.run_maintenance()
-// every batchguard.cleanup_interval, each round in its own transaction. A failing round
-// is logged once and the next one runs as usual.
+// A maintenance worker: connected to one database, it runs a maintenance round (see
+// maintenance.hpp) every batchguard.cleanup_interval, each step in its own transaction. A
+// failing step is logged once and the next one runs as usual.
 #include "pg/postgres.hpp"
 #include "pg/files.hpp"
 #include "pg/settings.hpp"
@@ -12,11 +12,15 @@ extern "C" {
 #include "postmaster/interrupt.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
+#include "commands/extension.h"
 #include "tcop/tcopprot.h"
 #include "utils/guc.h"
 #include "utils/snapmgr.h"
 
 PGDLLEXPORT void batchguard_worker_main(Datum);
+// maintenance.cpp: the steps of a round (0 .. count - 1), then the summary (count).
+Datum batchguard_worker_round_step(PG_FUNCTION_ARGS);
+extern const int batchguard_maintenance_step_count;
 }
 
 namespace {
@@ -50,31 +54,29 @@ void round_error_context(void* arg) {
     errcontext("pg_batchguard maintenance round in database \"%s\"", static_cast<const char*>(arg));
 }
 
-// Plain C on purpose: PG_TRY here catches the round's errors, and no C++ object may live
-// in a frame that a longjmp crosses.
-void run_round(const char* database) {
+// One transaction of a round: step -1 checks that the database has the extension (false:
+// skip the round), the others run batchguard_worker_round_step(step). Plain C on purpose:
+// PG_TRY here catches the step's error, and no C++ object may live in a frame that a
+// longjmp crosses. A failing step is logged once; the round goes on with the next step.
+bool run_in_transaction(const char* database, int step) {
     MemoryContext round_context = CurrentMemoryContext;
     ErrorContextCallback context{error_context_stack, round_error_context,
                                  const_cast<char*>(database)};
     error_context_stack = &context;
+    volatile bool installed = true;
     PG_TRY();
     {
         SetCurrentStatementStartTimestamp();
         StartTransactionCommand();
         PushActiveSnapshot(GetTransactionSnapshot());
         pgstat_report_activity(STATE_RUNNING, "pg_batchguard maintenance round");
-        if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
-        // A database without the extension is skipped quietly until it is installed.
-        if (SPI_execute("SELECT FROM pg_catalog.pg_extension WHERE extname = 'pg_batchguard'", true,
-                        1) == SPI_OK_SELECT &&
-            SPI_processed == 1) {
-            // It logs its own results (one line, when it changed something).
-            if (SPI_execute("SELECT batchguard.run_maintenance()", false, 1) != SPI_OK_SELECT)
-                elog(ERROR, "batchguard.run_maintenance() failed");
+        if (step < 0) {
+            // A database without the extension is skipped quietly until it is installed.
+            installed = OidIsValid(get_extension_oid("pg_batchguard", true));
+            if (!installed) report_files_without_extension(database);
         } else {
-            report_files_without_extension(database);
+            (void)DirectFunctionCall1(batchguard_worker_round_step, Int32GetDatum(step));
         }
-        SPI_finish();
         PopActiveSnapshot();
         CommitTransactionCommand();
         pgstat_report_activity(STATE_IDLE, nullptr);
@@ -86,10 +88,21 @@ void run_round(const char* database) {
         FlushErrorState();
         AbortCurrentTransaction();
         pgstat_report_activity(STATE_IDLE, nullptr);
+        installed = step >= 0;
     }
     PG_END_TRY();
     error_context_stack = context.previous;
     MemoryContextSwitchTo(round_context);
+    return installed;
+}
+
+// A round runs no SQL text of its own (nothing on the worker's search_path can capture a
+// name), each step in a transaction of its own: a step's changes commit even if a later
+// step fails, and no step holds another's locks.
+void run_round(const char* database) {
+    if (!run_in_transaction(database, -1)) return;
+    for (int step = 0; step <= batchguard_maintenance_step_count; ++step)
+        (void)run_in_transaction(database, step);
 }
 
 }  // namespace

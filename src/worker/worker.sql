@@ -4,9 +4,14 @@
 -- The transaction that created this installation of the extension: backup files older
 -- than it (left by an earlier installation, before DROP EXTENSION) are never swept.
 CREATE TABLE batchguard.installation (
-    installed_xid xid8 NOT NULL
+    installed_xid  xid8 NOT NULL,
+    -- salts the progress channels (progress_channel()): readable by superusers only
+    channel_secret text NOT NULL
+        DEFAULT pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(
+            pg_catalog.gen_random_uuid()::pg_catalog.text OPERATOR(pg_catalog.||)
+            pg_catalog.gen_random_uuid()::pg_catalog.text, 'UTF8')), 'hex')
 );
-INSERT INTO batchguard.installation VALUES (pg_catalog.pg_current_xact_id());
+INSERT INTO batchguard.installation (installed_xid) VALUES (pg_catalog.pg_current_xact_id());
 COMMENT ON TABLE batchguard.installation IS
     'When this installation of the extension was created (its transaction id); the orphan '
     'sweep leaves older backup files alone';
@@ -18,3 +23,10 @@ COMMENT ON FUNCTION batchguard.run_maintenance() IS
     'One maintenance round: expired backups, expired leases, orphan files (superuser only), '
     'rows whose file vanished, finished batches past batchguard.finished_batch_retention; '
     'a superuser maintains every owner''s rows, anyone else their own. Returns the counts';
+
+CREATE PROCEDURE batchguard.maintain(INOUT summary jsonb DEFAULT NULL)
+    LANGUAGE c
+    AS 'MODULE_PATHNAME', 'batchguard_maintain';
+COMMENT ON PROCEDURE batchguard.maintain(jsonb) IS
+    'One maintenance round like run_maintenance(), each step committed on its own (CALL it '
+    'outside a transaction block, e.g. from pg_cron); a failing step is rolled back and named';
