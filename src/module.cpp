@@ -1,6 +1,7 @@
 // The library's entry: module magic, settings, and the background workers when preloaded.
 #include "pg/postgres.hpp"
 #include "backup/progress.hpp"
+#include "backup/quota.hpp"
 #include "pg/files.hpp"
 #include "pg/settings.hpp"
 #include "worker/workers.hpp"
@@ -20,6 +21,7 @@ void _PG_init(void) {
     if (process_shared_preload_libraries_in_progress) {
         batchguard::worker::register_launcher();
         batchguard::backup::install_progress_shmem_hooks();
+        batchguard::backup::install_quota_shmem_hooks();
     } else if (batchguard::settings::enable_worker &&
                batchguard::settings::database_names != nullptr &&
                batchguard::settings::database_names[0] != '\0') {

@@ -2,6 +2,7 @@
 
 #include "backup/graph.hpp"
 #include "backup/progress.hpp"
+#include "backup/quota.hpp"
 #include "backup/settings_scope.hpp"
 #include "backup/store.hpp"
 #include "core/backup_format.hpp"
@@ -53,13 +54,6 @@ pg::Statement prepare_sql{
     "          FROM (SELECT coalesce($1, pg_catalog.make_interval(secs => $3)) AS r) x) y",
     {INTERVALOID, FLOAT8OID, FLOAT8OID}};
 
-pg::Statement usage_sql{
-    "SELECT coalesce(pg_catalog.sum(compressed_bytes), 0)::pg_catalog.int8,"
-    "       coalesce(pg_catalog.sum(compressed_bytes) FILTER (WHERE owner = $1), "
-    "0)::pg_catalog.int8"
-    "  FROM batchguard.backups",
-    {TEXTOID}};
-
 pg::Statement insert_sql{
     "INSERT INTO batchguard.backups AS b (backup_id, owner, label, source_table, tables,"
     "       row_counts, total_rows, compressed_bytes, uncompressed_bytes, file_sha256,"
@@ -71,30 +65,6 @@ pg::Statement insert_sql{
     " RETURNING b",
     {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTARRAYOID, TEXTOID, INT8OID, INT8OID, INT8OID, TEXTOID,
      TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID, BOOLOID, INT4OID, TEXTOID}};
-
-// Per-backend quota state of the running export.
-struct Quota {
-    std::int64_t total_limit = -1, owner_limit = -1;
-    std::int64_t total_used = 0, owner_used = 0;
-
-    void check(std::int64_t adding) const {
-        auto over = [&](std::int64_t limit, std::int64_t used) {
-            return limit >= 0 && used + adding > limit;
-        };
-        if (over(owner_limit, owner_used))
-            throw Error(sqlstate::kConfigurationLimitExceeded, "backup quota of the owner exceeded",
-                        "The owner's backups use " + std::to_string(owner_used) +
-                            " bytes; batchguard.max_backup_bytes_per_owner is " +
-                            std::to_string(owner_limit) + " bytes.",
-                        "Delete backups you no longer need, or export fewer rows.");
-        if (over(total_limit, total_used))
-            throw Error(sqlstate::kConfigurationLimitExceeded, "backup storage limit exceeded",
-                        "All backups use " + std::to_string(total_used) +
-                            " bytes; batchguard.max_backup_bytes is " +
-                            std::to_string(total_limit) + " bytes.",
-                        "Delete backups that are no longer needed.");
-    }
-};
 
 // Receives the rows of one query (row JSON, parent key) and writes them as lines.
 class LineWriter {
@@ -235,8 +205,6 @@ void run_query(const std::string& sql, std::optional<Datum> ids, LineWriter& wri
     }
 }
 
-std::int64_t kilobytes_to_bytes(int kb) { return kb < 0 ? -1 : std::int64_t{kb} * 1024; }
-
 }  // namespace
 
 ExportResult export_backup(const ExportRequest& request) {
@@ -246,7 +214,6 @@ ExportResult export_backup(const ExportRequest& request) {
 
     BackupHeader header;
     TimestampTz created_at = 0, expires_at = 0;
-    Quota quota;
     {
         pg::SpiSession spi;
         pg::Rows r = spi.execute(
@@ -267,12 +234,8 @@ ExportResult export_backup(const ExportRequest& request) {
         header.expires_at = r.text(0, 3).value();
         created_at = DatumGetTimestampTz(r.datum(0, 6).value());
         expires_at = DatumGetTimestampTz(r.datum(0, 7).value());
-        pg::Rows usage = spi.execute(usage_sql, {pg::Arg::text(owner)});
-        quota.total_limit = kilobytes_to_bytes(cfg::max_backup_bytes_kb);
-        quota.owner_limit = kilobytes_to_bytes(cfg::max_backup_bytes_per_owner_kb);
-        quota.total_used = usage.int8(0, 1).value();
-        quota.owner_used = usage.int8(0, 2).value();
     }
+    Quota quota(owner);
     quota.check(1);  // already full: fail before writing anything
 
     header.owner = owner;
@@ -290,7 +253,7 @@ ExportResult export_backup(const ExportRequest& request) {
     pg::ensure_backup_directory();
     const std::string path = pg::backup_file_path(header.backup_id, xid);
 
-    ExportProgress progress(header.backup_id);
+    ExportProgress progress(header.backup_id, owner);
     pg::BackupFileWriter file(path);
     file.on_write = [&](std::uint64_t size) {
         quota.check(static_cast<std::int64_t>(size));
@@ -383,6 +346,7 @@ ExportResult export_backup(const ExportRequest& request) {
     counts_json += "}";
     std::vector<std::string_view> names(table_names.begin(), table_names.end());
     const Datum tables_array = pg::make_text_array(names);
+    pg::register_owner_role(GetUserId());
     {
         pg::SpiSession spi;
         pg::Rows rows = spi.execute(
