@@ -2,9 +2,11 @@
 
 #include "pg/guard.hpp"
 #include "pg/result_row.hpp"
+#include "pg/identity.hpp"
 
 extern "C" {
 #include "catalog/pg_authid.h"
+#include "common/hashfn.h"
 #include "port/atomics.h"
 #include "storage/ipc.h"
 #include "storage/shmem.h"
@@ -29,6 +31,7 @@ struct ProgressSlot {
     volatile int pid;
     Oid database;
     Oid user;
+    uint64 owner_hash;  // of the export's owner: the view shows each owner its own
     TimestampTz started;
     char backup_id[UUID_LEN * 2 + 8];
 };
@@ -109,7 +112,13 @@ void install_progress_shmem_hooks() {
     shmem_startup_hook = startup_shmem;
 }
 
-ExportProgress::ExportProgress(const std::string& backup_id) {
+// The owner as the slots keep it: a mapped role's end users share its OID, not its owner.
+uint64 owner_hash(const std::string& owner) {
+    return hash_bytes_extended(reinterpret_cast<const unsigned char*>(owner.data()),
+                               static_cast<int>(owner.size()), 0x4247);
+}
+
+ExportProgress::ExportProgress(const std::string& backup_id, const std::string& owner) {
     if (shared == nullptr) return;
     if (!exit_callback_registered) {
         pg::pg_call([] { before_shmem_exit(release_at_exit, 0); });
@@ -121,6 +130,7 @@ ExportProgress::ExportProgress(const std::string& backup_id) {
         ProgressSlot& s = shared->slot[i];
         s.database = MyDatabaseId;
         s.user = GetUserId();
+        s.owner_hash = owner_hash(owner);
         s.started = GetCurrentTimestamp();
         std::strncpy(s.backup_id, backup_id.c_str(), sizeof s.backup_id - 1);
         s.backup_id[sizeof s.backup_id - 1] = '\0';
@@ -153,8 +163,9 @@ void ExportProgress::publish() {
 
 using namespace batchguard;
 
-// The rows of batchguard.export_progress: the caller's own exports, or every export for
-// members of pg_read_all_stats.
+// The rows of batchguard.export_progress: the exports of the caller's owner (the end user
+// of a mapped role, not every user of that role), or every export for members of
+// pg_read_all_stats.
 BATCHGUARD_FUNCTION(batchguard_export_progress) {
     pg::pg_call([&] { InitMaterializedSRF(fcinfo, 0); });
     if (backup::shared == nullptr) {
@@ -176,13 +187,14 @@ BATCHGUARD_FUNCTION(batchguard_export_progress) {
     const Oid me = GetUserId();
     const bool all = pg::pg_call([&] { return has_privs_of_role(me, ROLE_PG_READ_ALL_STATS); });
     pg::ResultRow row(rsinfo->setDesc);  // the installed OUT columns, by name
+    const uint64 mine = all ? 0 : backup::owner_hash(pg::current_owner());
     for (int i = 0; i < backup::shared->slots; ++i) {
         backup::ProgressSlot& s = backup::shared->slot[i];
         if (pg_atomic_read_u32(&s.in_use) == 0) continue;
         const int pid = s.pid;
         pg_read_barrier();
         if (pid == 0) continue;
-        if (s.user != me && !all) continue;
+        if (!all && (s.user != me || s.owner_hash != mine)) continue;
         char backup_id[sizeof s.backup_id];
         std::memcpy(backup_id, s.backup_id, sizeof backup_id);
         backup_id[sizeof backup_id - 1] = '\0';

@@ -21,7 +21,7 @@ const char* phase_name(std::uint32_t phase);
 // it back on destruction (or at backend exit).
 class ExportProgress {
   public:
-    explicit ExportProgress(const std::string& backup_id);
+    ExportProgress(const std::string& backup_id, const std::string& owner);
     ~ExportProgress();
     ExportProgress(const ExportProgress&) = delete;
     ExportProgress& operator=(const ExportProgress&) = delete;
@@ -36,6 +36,9 @@ class ExportProgress {
   private:
     int slot_ = -1;
 };
+
+// The key export_progress compares owners by.
+uint64 owner_hash(const std::string& owner);
 
 // Called from _PG_init while shared_preload_libraries are loaded.
 void install_progress_shmem_hooks();
