@@ -33,12 +33,17 @@ std::vector<PendingFile>& pending_files() {
     return *pending;
 }
 
+std::string relative_path(const std::string& path);
+
 // Runs in abort callbacks: must never raise an ERROR.
 void unlink_quietly(const std::string& path) {
     if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
+        // The client may be anyone: the whole path goes to the server log only.
+        const std::string shown = relative_path(path);
         ereport(WARNING,
                 (errcode_for_file_access(),
-                 errmsg("pg_batchguard: could not remove backup file \"%s\": %m", path.c_str())));
+                 errmsg("pg_batchguard: could not remove backup file \"%s\": %m", shown.c_str()),
+                 errdetail_log("The file is \"%s\".", path.c_str())));
     }
 }
 
@@ -134,17 +139,42 @@ std::string backup_file_path(const std::string& backup_id, std::uint64_t xid) {
 void ensure_backup_directory() {
     const std::string base = backup_directory();
     const std::string dir = database_backup_directory();
+    const std::string shown_base = path_for_message(base), shown_dir = path_for_message(dir);
     pg_call([&] {
         for (const std::string* d : {&base, &dir}) {
             if (MakePGDirectory(d->c_str()) == 0) {
                 fsync_fname(d->c_str(), true);
             } else if (errno != EEXIST) {
-                ereport(ERROR, (errcode_for_file_access(),
-                                errmsg("could not create backup directory \"%s\": %m", d->c_str()),
-                                errhint("Check batchguard.backup_directory and its permissions.")));
+                const std::string& shown = d == &base ? shown_base : shown_dir;
+                ereport(ERROR,
+                        (errcode_for_file_access(),
+                         errmsg("could not create backup directory \"%s\": %m", shown.c_str()),
+                         errdetail_log("The directory is \"%s\".", d->c_str()),
+                         errhint("Check batchguard.backup_directory and its permissions.")));
             }
         }
     });
+}
+
+namespace {
+
+// The path relative to "<batchguard.backup_directory>" (or its file name, if it is not in it).
+std::string relative_path(const std::string& path) {
+    const std::string base = backup_directory();
+    if (path == base) return "<batchguard.backup_directory>";
+    if (path.compare(0, base.size() + 1, base + "/") == 0)
+        return "<batchguard.backup_directory>/" + path.substr(base.size() + 1);
+    const std::size_t slash = path.rfind('/');
+    return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+}  // namespace
+
+std::string path_for_message(const std::string& path) {
+    // The session's user reads the message: the extension's own switch to the owner of its
+    // tables (or a SECURITY DEFINER function) must not make it a superuser's message.
+    if (pg_call([] { return superuser_arg(GetSessionUserId()); })) return path;
+    return relative_path(path);
 }
 
 BackupFileWriter::BackupFileWriter(std::string path)
@@ -152,12 +182,14 @@ BackupFileWriter::BackupFileWriter(std::string path)
     // Registered first: if anything below fails, the abort removes what exists.
     SubTransactionId subxact = GetCurrentSubTransactionId();
     pending_files().push_back({path_, subxact});
+    shown_ = path_for_message(path_);
     file_ = pg_call([&] {
         File f = PathNameOpenFilePerm(path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | PG_BINARY,
                                       S_IRUSR | S_IWUSR);
         if (f < 0)
             ereport(ERROR, (errcode_for_file_access(),
-                            errmsg("could not create backup file \"%s\": %m", path_.c_str()),
+                            errmsg("could not create backup file \"%s\": %m", shown_.c_str()),
+                            errdetail_log("The file is \"%s\".", path_.c_str()),
                             errhint("Check batchguard.backup_directory and its permissions.")));
         return f;
     });
@@ -182,7 +214,8 @@ void BackupFileWriter::write(const char* data, std::size_t size) {
             if (written != chunk) {
                 if (errno == 0) errno = ENOSPC;  // a short write without an error: disk full
                 ereport(ERROR, (errcode_for_file_access(),
-                                errmsg("could not write backup file \"%s\": %m", path_.c_str())));
+                                errmsg("could not write backup file \"%s\": %m", shown_.c_str()),
+                                errdetail_log("The file is \"%s\".", path_.c_str())));
             }
         });
         data += chunk;
@@ -197,7 +230,8 @@ void BackupFileWriter::make_durable() {
         if (FileSync(file_, PG_WAIT_EXTENSION) != 0)
             ereport(data_sync_elevel(ERROR),
                     (errcode_for_file_access(),
-                     errmsg("could not fsync backup file \"%s\": %m", path_.c_str())));
+                     errmsg("could not fsync backup file \"%s\": %m", shown_.c_str()),
+                     errdetail_log("The file is \"%s\".", path_.c_str())));
         FileClose(file_);
     });
     file_ = -1;
@@ -208,6 +242,7 @@ void BackupFileWriter::make_durable() {
 std::unique_ptr<BackupFileReader> BackupFileReader::open(const std::string& path, bool hash) {
     std::unique_ptr<BackupFileReader> reader(new BackupFileReader());
     reader->path_ = path;
+    reader->shown_ = path_for_message(path);
     if (hash) reader->hasher_ = make_sha256();
     bool missing = false;
     bool regular = true;
@@ -219,8 +254,10 @@ std::unique_ptr<BackupFileReader> BackupFileReader::open(const std::string& path
             if (errno == ENOENT) {
                 missing = true;
             } else {
-                ereport(ERROR, (errcode_for_file_access(),
-                                errmsg("could not open backup file \"%s\": %m", path.c_str())));
+                ereport(ERROR,
+                        (errcode_for_file_access(),
+                         errmsg("could not open backup file \"%s\": %m", reader->shown_.c_str()),
+                         errdetail_log("The file is \"%s\".", path.c_str())));
             }
         } else {
             struct stat st;
@@ -230,11 +267,12 @@ std::unique_ptr<BackupFileReader> BackupFileReader::open(const std::string& path
     });
     if (missing) return nullptr;
     if (!regular)
-        throw Error(sqlstate::kIoError, "backup file \"" + path + "\" is not a regular file");
+        throw Error(sqlstate::kIoError,
+                    "backup file \"" + reader->shown_ + "\" is not a regular file");
     const off_t size = pg_call([&] { return FileSize(reader->file_); });
     if (size < 0)
         throw Error(sqlstate::kIoError,
-                    "could not determine the size of backup file \"" + path + "\"");
+                    "could not determine the size of backup file \"" + reader->shown_ + "\"");
     reader->size_ = static_cast<std::uint64_t>(size);
     return reader;
 }
@@ -254,7 +292,8 @@ std::size_t BackupFileReader::read(char* buffer, std::size_t capacity) {
             FileRead(file_, buffer, amount, static_cast<off_t>(offset_), PG_WAIT_EXTENSION);
         if (got < 0)
             ereport(ERROR, (errcode_for_file_access(),
-                            errmsg("could not read backup file \"%s\": %m", path_.c_str())));
+                            errmsg("could not read backup file \"%s\": %m", shown_.c_str()),
+                            errdetail_log("The file is \"%s\".", path_.c_str())));
         return got;
     });
     offset_ += static_cast<std::uint64_t>(n);

@@ -28,6 +28,11 @@ void format_database_backup_directory(char* out, std::size_t size, Oid database)
 // <backup_directory>/<this database's oid>
 std::string database_backup_directory();
 
+// A backup file's or folder's path as messages show it: whole to a superuser's session,
+// relative to "<batchguard.backup_directory>" to anyone else, who may not even read that
+// setting (the server log gets the whole path: errdetail_log).
+std::string path_for_message(const std::string& path);
+
 // <backup_directory>/<database oid>/<backup id>-<xid>.jsonl.zst: nothing a caller can
 // write decides it.
 std::string backup_file_path(const std::string& backup_id, std::uint64_t xid);
@@ -55,6 +60,7 @@ class BackupFileWriter : public ByteSink {
 
   private:
     std::string path_;
+    std::string shown_;  // path_for_message(path_)
     File file_ = -1;
     std::uint64_t size_ = 0;
     std::unique_ptr<Hasher> hasher_;
@@ -78,6 +84,7 @@ class BackupFileReader : public ByteSource {
     BackupFileReader() = default;
     File file_ = -1;
     std::string path_;
+    std::string shown_;  // path_for_message(path_)
     std::uint64_t size_ = 0;
     std::uint64_t offset_ = 0;
     std::unique_ptr<Hasher> hasher_;
