@@ -13,6 +13,8 @@
 #include "pg/identity.hpp"
 #include "pg/result_row.hpp"
 
+#include <algorithm>
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -288,41 +290,59 @@ BATCHGUARD_FUNCTION(batchguard_retry_failed) {
     return Int64GetDatum(retried);
 }
 
+// _batch_progress(batches row): anyone can call it (the view batch_summary does, as the
+// caller), with any row: a NULL or incomplete row gives NULL; the items counted are those
+// row security shows the caller, so a forged row reveals nothing.
 BATCHGUARD_FUNCTION(batchguard_batch_progress) {
-    pg::require_not_null(fcinfo, 0, "batch");
+    if (PG_ARGISNULL(0)) PG_RETURN_NULL();
     HeapTupleHeader row = pg::pg_call([&] { return PG_GETARG_HEAPTUPLEHEADER(0); });
     auto attribute = [&](const char* name) {
         bool is_null = false;
         Datum value = pg::pg_call([&] { return GetAttributeByName(row, name, &is_null); });
         return is_null ? std::optional<Datum>() : std::optional<Datum>(value);
     };
+    auto text_attribute = [&](const char* name) -> std::optional<std::string> {
+        const std::optional<Datum> value = attribute(name);
+        if (!value) return std::nullopt;
+        return std::string(pg::pg_call([&] { return TextDatumGetCString(*value); }));
+    };
+    const std::optional<Datum> batch_id = attribute("batch_id");
+    const std::optional<Datum> items_registered = attribute("items_registered");
+    const std::optional<Datum> created_at = attribute("created_at");
+    const std::optional<std::string> state = text_attribute("state");
+    const std::optional<std::string> job_id = text_attribute("job_id");
+    if (!batch_id || !items_registered || !created_at || !state || !job_id) PG_RETURN_NULL();
+    if (*state != "active" && *state != "paused" && *state != "cancelled")
+        throw Error(sqlstate::kInvalidParameterValue,
+                    "batch state must be active, paused or cancelled", "It is \"" + *state + "\".");
     Batch batch;
-    batch.batch_id = DatumGetInt64(attribute("batch_id").value());
-    batch.items_registered = DatumGetBool(attribute("items_registered").value());
+    batch.batch_id = DatumGetInt64(*batch_id);
+    batch.items_registered = DatumGetBool(*items_registered);
     if (auto total = attribute("total_items")) batch.total_items = DatumGetInt64(*total);
-    batch.state = parse_batch_state(
-        pg::pg_call([&] { return TextDatumGetCString(attribute("state").value()); }));
-    batch.created_at = DatumGetTimestampTz(attribute("created_at").value());
+    batch.state = parse_batch_state(*state);
+    batch.created_at = DatumGetTimestampTz(*created_at);
     if (auto changed = attribute("state_changed_at"))
         batch.state_changed_at = DatumGetTimestampTz(*changed);
-    const std::string job_id =
-        pg::pg_call([&] { return TextDatumGetCString(attribute("job_id").value()); });
     ItemTotals totals;
     {
         // As the caller: row security decides which items are counted.
         pg::SpiSession spi(pg::SpiSession::Access::kReadOnly, pg::SpiSession::Identity::kAsCaller);
         totals = BatchStore(spi).totals(batch.batch_id);
     }
-    return progress_result(fcinfo, job_id, BatchProgress{batch, totals});
+    return progress_result(fcinfo, *job_id, BatchProgress{batch, totals});
 }
 
+// _progress_bar(percentage, width): any numeric, NaN and infinities included.
 BATCHGUARD_FUNCTION(batchguard_progress_bar) {
     std::optional<std::int64_t> hundredths;
     if (!PG_ARGISNULL(0)) {
         const double percent = pg::pg_call([&] {
-            return DatumGetFloat8(DirectFunctionCall1(numeric_float8, PG_GETARG_DATUM(0)));
+            return DatumGetFloat8(
+                DirectFunctionCall1(numeric_float8_no_overflow, PG_GETARG_DATUM(0)));
         });
-        hundredths = static_cast<std::int64_t>(percent * 100);
+        // Clamped before the conversion: a double beyond int64's range has no integer value.
+        if (!std::isnan(percent))
+            hundredths = static_cast<std::int64_t>(std::clamp(percent, 0.0, 100.0) * 100);
     }
     const int width = PG_ARGISNULL(1) ? 20 : PG_GETARG_INT32(1);
     if (width < 1 || width > 1000)
