@@ -287,7 +287,9 @@ void register_owner_role(Oid role) {
         spi.execute(binding.binding == Binding::kAbsent ? bind : rebind,
                     {Arg::text(binding.role_name), Arg::of(ObjectIdGetDatum(role))});
     }
-    broadcast_owner_role_change();
+    // Every backend, this one included, re-reads the binding once this commits; until then
+    // (and after a rollback) this backend keeps registering, which costs one statement.
+    pg_call([] { CacheInvalidateRelcacheByRelid(owner_roles_relid); });
 }
 
 void broadcast_owner_role_change() {
