@@ -243,6 +243,36 @@ SELECT label, pg_temp.try(label, call) AS outcome FROM (VALUES
 RESET ROLE;
 SELECT batchguard.unmap_identity('regress_bad_bob');
 
+SELECT batch_id AS alice_batch_id FROM batchguard.batches
+ WHERE owner = 'regress_bad_alice' AND job_id = 'alice-job' \gset
+-- the four-argument map_identity, adopt_owner, and the internal helpers (any role can call
+-- those): NULLs, unknown roles, forged rows, numbers out of every range
+SELECT label, pg_temp.try(label, call) AS outcome FROM (VALUES
+    ('map_identity session_role NULL', $$SELECT batchguard.map_identity('regress_bad_bob', 'x.y', NULL, NULL)$$),
+    ('map_identity session_role unknown', $$SELECT batchguard.map_identity('regress_bad_bob', 'x.y', NULL, 4294967295::oid::regrole)$$),
+    ('map_identity session_role 0', $$SELECT batchguard.map_identity('regress_bad_bob', 'x.y', NULL, 0::oid::regrole)$$),
+    ('adopt_owner role', $$SELECT batchguard.adopt_owner(NULL)$$),
+    ('adopt_owner unknown role oid', $$SELECT batchguard.adopt_owner(4294967295::oid::regrole)$$),
+    ('adopt_owner without rows', $$SELECT batchguard.adopt_owner('regress_bad_bob')$$)
+) AS t(label, call);
+SET ROLE regress_bad_bob;
+SELECT label, pg_temp.try(label, call) AS outcome FROM (VALUES
+    ('map_identity (4) as non-superuser', $$SELECT batchguard.map_identity('regress_bad_bob', 'x.y', NULL, 'regress_bad_bob')$$),
+    ('adopt_owner as non-superuser', $$SELECT batchguard.adopt_owner('regress_bad_bob')$$),
+    ('_batch_progress NULL', $$SELECT batchguard._batch_progress(NULL)$$),
+    ('_batch_progress all NULL', $$SELECT batchguard._batch_progress(ROW(NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)::batchguard.batches)$$),
+    ('_batch_progress forged alice row', format($$SELECT p.completed, p.failed, p.status FROM batchguard._batch_progress(ROW(%s, 'regress_bad_alice', 'alice-job', true, NULL, '{}', 2, 'active', now(), NULL, NULL)::batchguard.batches) p$$, :alice_batch_id)),
+    ('_batch_progress unknown state', $$SELECT batchguard._batch_progress(ROW(-1, 'x', 'j', false, NULL, '{}', 3, 'running', now(), NULL, NULL)::batchguard.batches)$$),
+    ('_progress_bar 1e300', $$SELECT batchguard._progress_bar(1e300)$$),
+    ('_progress_bar -1e300', $$SELECT batchguard._progress_bar(-1e300)$$),
+    ('_progress_bar NaN', $$SELECT batchguard._progress_bar('NaN')$$),
+    ('_progress_bar Infinity', $$SELECT batchguard._progress_bar('Infinity')$$),
+    ('_progress_bar -Infinity', $$SELECT batchguard._progress_bar('-Infinity')$$),
+    ('_progress_bar width NULL', $$SELECT batchguard._progress_bar(50, NULL)$$),
+    ('_progress_bar width -1', $$SELECT batchguard._progress_bar(50, -1)$$)
+) AS t(label, call);
+RESET ROLE;
+
 -- 10 million elements: the call finishes or is cancelled by statement_timeout (57014);
 -- either way the backend stays up and nothing changed
 CREATE TABLE big_arrays AS
