@@ -126,12 +126,17 @@ std::string role_name_of(Oid role) {
 void require_trusted_session(Oid role, const std::string& role_name, const Mapping& mapping) {
     if (!OidIsValid(mapping.session_role)) {
         if (!legacy_mappings_warned.insert(role).second) return;
-        const std::string hint =
-            "Remap it naming the role whose sessions set the claims, e.g. SELECT "
-            "batchguard.map_identity('" +
-            role_name + "', '" + mapping.setting + "', " +
+        const std::string remap =
+            "SELECT batchguard.map_identity('" + role_name + "', '" + mapping.setting + "', " +
             (mapping.json_key ? "'" + *mapping.json_key + "'" : std::string("NULL")) +
             ", 'authenticator');";
+        // A database still at 1.0 cannot name a session role before it is updated.
+        const std::string hint =
+            extension_column_exists("identity_map", "session_role")
+                ? "Remap it naming the role whose sessions set the claims, e.g. " + remap
+                : "Update the extension (ALTER EXTENSION pg_batchguard UPDATE), then remap it "
+                  "naming the role whose sessions set the claims, e.g. " +
+                      remap;
         pg_call([&] {
             ereport(WARNING,
                     (errmsg("the identity mapping of role \"%s\" trusts claims set in any session",
