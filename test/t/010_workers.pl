@@ -107,14 +107,19 @@ $node->reload;
 ok($node->poll_query_until('postgres', "SELECT count(*) = 0 FROM batchguard.batches WHERE job_id = 'slow'"),
     'back to one second: purged promptly after the reload');
 
-# A failing round is logged once per round with its context, and the next rounds recover.
+# A failing step is logged once per round with its context (each step runs in a
+# transaction of its own: the two steps that read batches fail, the others run), and the
+# next rounds recover.
 $log_offset = -s $node->logfile;
 $node->safe_psql('postgres', 'ALTER TABLE batchguard.batches RENAME TO batches_away');
 sleep 3;
 $node->safe_psql('postgres', 'ALTER TABLE batchguard.batches_away RENAME TO batches');
 my $log = slurp_file($node->logfile, $log_offset);
 my @errors = ($log =~ /ERROR:.*batches.*does not exist/g);
-ok(@errors >= 1 && @errors <= 5, 'one error per round while broken (' . scalar(@errors) . ' in 3 s)');
+ok(@errors >= 1 && @errors <= 2 * 5,
+    'one error per failing step and round while broken (' . scalar(@errors) . ' in 3 s)');
+like($log, qr/(?:CONTEXT:  |\t)pg_batchguard maintenance: (?:expired leases|finished batches)$/m,
+    'the error names the step');
 like($log, qr/CONTEXT:[^\n]*\n(?:\t[^\n]*\n)*\tpg_batchguard maintenance round in database "postgres"/,
     'the error names the round and the database');
 is(worker_pid('postgres') ne '', 1, 'the worker survived its failing rounds');
