@@ -61,6 +61,16 @@ $(EXTENSION)--$(PREVIOUS)--$(EXTVERSION).sql: $(UPGRADE_SQL) $(EXTENSION).contro
 	         '\echo Use "ALTER EXTENSION pg_batchguard UPDATE TO '"'"'$(EXTVERSION)'"'"'" to load this file. \quit'; \
 	  for part in $(UPGRADE_SQL); do printf '\n-- %s\n' "$$part"; cat "$$part"; done; } > $@
 
+# PGXN: `make dist` writes the committed tree (HEAD) as $(EXTENSION)-<version>.zip with
+# META.json at its root into DIST_DIR; the version is the control file's as a semantic
+# version (1.1 -> 1.1.0), which META.json must match (scripts/check-meta).
+DISTVERSION := $(shell echo '$(EXTVERSION)' | awk -F. '{ print $$1 "." ($$2 == "" ? 0 : $$2) "." ($$3 == "" ? 0 : $$3) }')
+DIST_DIR    ?= .
+dist:
+	git archive --format zip --prefix=$(EXTENSION)-$(DISTVERSION)/ \
+	    -o $(DIST_DIR)/$(EXTENSION)-$(DISTVERSION).zip HEAD
+.PHONY: dist
+
 EXTRA_CLEAN = $(DATA_built) $(OBJS:.o=.d) output_iso tmp_check
 
 -include $(OBJS:.o=.d)
