@@ -1,9 +1,12 @@
 #include "core/backup_format.hpp"
 
 #include "core/error.hpp"
+#include "core/interrupts.hpp"
+#include "core/utf8.hpp"
 #include "core/json_parser.hpp"
 
 #include <charconv>
+#include <unordered_set>
 
 namespace batchguard {
 
@@ -25,6 +28,15 @@ const BackupTable* BackupHeader::find_table(std::string_view name) const {
 }
 
 namespace {
+
+// Every line of a backup is UTF-8 text (docs/backup-format.md).
+void require_utf8(std::string_view line, std::int64_t line_number) {
+    const std::size_t bad_byte = find_invalid_utf8(line);
+    if (bad_byte == std::string_view::npos) return;
+    throw Error(
+        sqlstate::kBackupCorrupt, "backup data is not valid UTF-8",
+        "Line " + std::to_string(line_number) + ", byte " + std::to_string(bad_byte + 1) + ".");
+}
 
 void key(std::string& out, std::string_view name) {
     append_json_string(out, name);
@@ -338,11 +350,14 @@ BackupHeader parse_header_line(std::string_view line) {
             bad(kHeader, "setting \"" + settings.keys[i] + "\" is not a string");
         h.settings.emplace_back(settings.keys[i], settings.values[i].text);
     }
+    // Names looked up in a hash set: a hostile header with many tables stays linear.
+    std::unordered_set<std::string> names;
     for (const JsonValue& t : member(v, "tables", JsonValue::Kind::kArray, kHeader).items) {
+        check_interrupts();
         if (!t.is_object()) bad(kHeader, "a table entry is not an object");
         BackupTable table;
         table.name = string_member(t, "name", kHeader);
-        if (h.find_table(table.name) != nullptr)
+        if (!names.insert(table.name).second)
             bad(kHeader, "table \"" + table.name + "\" is listed twice");
         for (const JsonValue& c : member(t, "columns", JsonValue::Kind::kArray, kHeader).items) {
             if (!c.is_object()) bad(kHeader, "a column entry is not an object");
@@ -366,7 +381,7 @@ BackupHeader parse_header_line(std::string_view line) {
     if (h.tables.empty()) bad(kHeader, "no tables are listed");
     for (const BackupTable& t : h.tables)
         for (const BackupReference& r : t.references)
-            if (h.find_table(r.parent) == nullptr)
+            if (names.count(r.parent) == 0)
                 bad(kHeader, "table \"" + t.name + "\" references an unlisted table");
     if (h.tables.front().name != h.source) bad(kHeader, "the first table is not the source table");
     return h;
@@ -397,10 +412,22 @@ BackupStreamReader::BackupStreamReader(ByteSource& decompressed,
     : lines_(decompressed), hasher_(std::move(body_hasher)) {}
 
 void BackupStreamReader::read_header() {
-    std::optional<std::string_view> line = lines_.next();
+    lines_.set_max_line(kMaxHeaderLine);
+    std::optional<std::string_view> line;
+    try {
+        line = lines_.next();
+    } catch (const Error& e) {
+        if (std::string_view(e.what()) != "backup line too long") throw;
+        throw Error(sqlstate::kBackupCorrupt, "backup header too long",
+                    "The header line is longer than " + std::to_string(kMaxHeaderLine) + " bytes.");
+    }
+    lines_.set_max_line(LineSplitter::kDefaultMaxLine);
     if (!line)
         throw Error(sqlstate::kBackupCorrupt, "backup data is truncated", "The header is missing.");
+    require_utf8(*line, 1);
     header_ = parse_header_line(*line);
+    for (std::size_t i = 0; i < header_->tables.size(); ++i)
+        table_index_.emplace(header_->tables[i].name, i);
     counts_.assign(header_->tables.size(), 0);
     if (hasher_) {
         hasher_->update(line->data(), line->size());
@@ -420,18 +447,18 @@ std::optional<RowLine> BackupStreamReader::next_row() {
     if (!line)
         throw Error(sqlstate::kBackupCorrupt, "backup data is truncated",
                     "The trailer is missing after " + std::to_string(rows_) + " rows.");
+    // The file is UTF-8 text: raw bytes that are not would reach text columns as they are.
+    require_utf8(*line, rows_ + 2);
     if (is_trailer_line(*line)) {
         finish(*line);
         return std::nullopt;
     }
     RowLine row = parse_row_line(*line);
-    // Rows come table by table: look at the last table first.
-    std::size_t index = 0;
-    const auto& tables = header_->tables;
-    while (index < tables.size() && tables[index].name != row.table) ++index;
-    if (index == tables.size())
+    const auto found = table_index_.find(row.table);
+    if (found == table_index_.end())
         bad("backup row line", "table \"" + row.table + "\" is not listed in the header");
-    if (row.parent_table && header_->find_table(*row.parent_table) == nullptr)
+    const std::size_t index = found->second;
+    if (row.parent_table && table_index_.count(*row.parent_table) == 0)
         bad("backup row line",
             "parent table \"" + *row.parent_table + "\" is not listed in the header");
     ++counts_[index];
@@ -449,10 +476,19 @@ void BackupStreamReader::finish(std::string_view line) {
         throw Error(sqlstate::kBackupCorrupt, "backup row count mismatch",
                     "The trailer counts " + std::to_string(trailer.total_rows) +
                         " rows; the file holds " + std::to_string(rows_) + ".");
+    std::vector<std::int64_t> expected_counts(header_->tables.size(), 0);
+    for (const auto& [name, count] : trailer.row_counts) {
+        const auto found = table_index_.find(name);
+        if (found == table_index_.end()) {
+            if (count == 0) continue;
+            throw Error(sqlstate::kBackupCorrupt, "backup row count mismatch",
+                        "The trailer counts " + std::to_string(count) + " rows of " + name +
+                            ", a table the header does not list.");
+        }
+        expected_counts[found->second] = count;
+    }
     for (std::size_t i = 0; i < header_->tables.size(); ++i) {
-        std::int64_t expected = 0;
-        for (const auto& [name, count] : trailer.row_counts)
-            if (name == header_->tables[i].name) expected = count;
+        const std::int64_t expected = expected_counts[i];
         if (expected != counts_[i])
             throw Error(sqlstate::kBackupCorrupt, "backup row count mismatch",
                         "The trailer counts " + std::to_string(expected) + " rows of " +

@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -101,6 +102,10 @@ BackupHeader parse_header_line(std::string_view line);
 BackupTrailer parse_trailer_line(std::string_view line);
 bool is_trailer_line(std::string_view line);
 
+// The largest header line a reader accepts: a real header lists the tables of one
+// foreign-key graph (capped by the export), far below this.
+inline constexpr std::size_t kMaxHeaderLine = std::size_t{16} << 20;
+
 // Reads a decompressed backup stream line by line: the header first, then rows, and
 // checks the trailer (row counts, SHA-256 of the body) when it is reached. Anything
 // out of order, unknown, truncated or not matching is an Error(kBackupCorrupt).
@@ -122,6 +127,7 @@ class BackupStreamReader {
     std::unique_ptr<Hasher> hasher_;
     std::optional<BackupHeader> header_;
     std::optional<BackupTrailer> trailer_;
+    std::unordered_map<std::string_view, std::size_t> table_index_;  // names in header_
     std::vector<std::int64_t> counts_;
     std::int64_t rows_ = 0;
 };

@@ -1,21 +1,25 @@
 #include "core/json_lines.hpp"
 
 #include "core/error.hpp"
+#include "core/interrupts.hpp"
 
+#include <algorithm>
 #include <cstring>
 
 namespace batchguard {
 
 std::optional<std::string_view> LineSplitter::next() {
     for (;;) {
-        const char* base = buffer_.data() + start_;
-        const std::size_t available = buffer_.size() - start_;
-        if (const void* nl = std::memchr(base + scanned_, '\n', available - scanned_)) {
-            const std::size_t length = static_cast<const char*>(nl) - base;
-            start_ += length + 1;
-            scanned_ = 0;
-            consumed_ += length + 1;
-            return std::string_view(base, length);
+        const char* base = buffer_.get() + start_;
+        const std::size_t available = end_ - start_;
+        if (available > scanned_) {
+            if (const void* nl = std::memchr(base + scanned_, '\n', available - scanned_)) {
+                const std::size_t length = static_cast<const char*>(nl) - base;
+                start_ += length + 1;
+                scanned_ = 0;
+                consumed_ += length + 1;
+                return std::string_view(base, length);
+            }
         }
         scanned_ = available;
         if (available > max_line_)
@@ -28,13 +32,24 @@ std::optional<std::string_view> LineSplitter::next() {
         }
         // Drop the lines already returned, then read one more chunk after the rest.
         if (start_ > 0) {
-            buffer_.erase(0, start_);
+            std::memmove(buffer_.get(), base, available);
+            end_ = available;
             start_ = 0;
         }
-        const std::size_t old_size = buffer_.size();
-        buffer_.resize(old_size + chunk_);
-        const std::size_t n = source_.read(buffer_.data() + old_size, chunk_);
-        buffer_.resize(old_size + n);
+        // Read into the free space; grow (doubling, but never past what the longest allowed
+        // line needs) only when less than half a chunk is left: a source that returns a few
+        // bytes at a time must not make the buffer grow.
+        if (capacity_ - end_ < chunk_ / 2 + 1) {
+            const std::size_t needed = end_ + chunk_;
+            const std::size_t grown = std::max(needed, std::min(2 * capacity_, max_line_ + chunk_));
+            std::unique_ptr<char[]> larger(new char[grown]);
+            if (end_ > 0) std::memcpy(larger.get(), buffer_.get(), end_);
+            buffer_ = std::move(larger);
+            capacity_ = grown;
+        }
+        check_interrupts();  // a long line is read chunk by chunk
+        const std::size_t n = source_.read(buffer_.get() + end_, capacity_ - end_);
+        end_ += n;
         if (n == 0) done_ = true;
     }
 }

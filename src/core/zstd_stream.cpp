@@ -114,22 +114,48 @@ void ZstdWriter::pump(std::string_view data, bool end) {
     }
 }
 
+namespace {
+
+// Compressed input is read in chunks of this size (zstd suggests one block, 128 KiB + 3;
+// any size works, and 64 KiB stays below the allocators' thresholds for mmap).
+constexpr std::size_t kReadChunk = 64 * 1024;
+
+// One decompression context kept per thread for the next reader: creating one costs
+// more than decompressing a small file (a fuzzer reads thousands per second). Only a
+// small one is kept, so that a file with a large window does not pin its memory.
+constexpr std::size_t kKeptContextBytes = std::size_t{1} << 20;
+struct KeptContext {
+    ZSTD_DCtx* dctx = nullptr;
+    ~KeptContext() { ZSTD_freeDCtx(dctx); }
+};
+thread_local KeptContext kept_context;
+
+}  // namespace
+
 ZstdReader::ZstdReader(ByteSource& source) : source_(source) {
-    ZSTD_DCtx* dctx = ZSTD_createDCtx();
+    ZSTD_DCtx* dctx = kept_context.dctx;
+    kept_context.dctx = nullptr;
+    if (dctx == nullptr) dctx = ZSTD_createDCtx();
     if (dctx == nullptr) throw std::bad_alloc();
     dctx_ = dctx;
+    ZSTD_DCtx_reset(dctx, ZSTD_reset_session_and_parameters);
     // A window larger than 128 MiB would let a crafted file demand that much memory.
     ZSTD_DCtx_setParameter(dctx, ZSTD_d_windowLogMax, 27);
-    in_.resize(ZSTD_DStreamInSize());
+    in_.reset(new char[kReadChunk]);
 }
 
-ZstdReader::~ZstdReader() { ZSTD_freeDCtx(dctx_of(dctx_)); }
+ZstdReader::~ZstdReader() {
+    if (kept_context.dctx == nullptr && ZSTD_sizeof_DCtx(dctx_of(dctx_)) <= kKeptContextBytes)
+        kept_context.dctx = dctx_of(dctx_);
+    else
+        ZSTD_freeDCtx(dctx_of(dctx_));
+}
 
 std::size_t ZstdReader::read(char* buffer, std::size_t capacity) {
     if (capacity == 0) return 0;
     for (;;) {
         if (in_pos_ == in_size_ && !source_done_) {
-            in_size_ = source_.read(in_.data(), in_.size());
+            in_size_ = source_.read(in_.get(), kReadChunk);
             in_pos_ = 0;
             bytes_in_ += in_size_;
             if (in_size_ == 0) source_done_ = true;
@@ -143,7 +169,7 @@ std::size_t ZstdReader::read(char* buffer, std::size_t capacity) {
                             "The compressed stream holds no zstd frame.");
             return 0;
         }
-        ZSTD_inBuffer in{in_.data(), in_size_, in_pos_};
+        ZSTD_inBuffer in{in_.get(), in_size_, in_pos_};
         ZSTD_outBuffer out{buffer, capacity, 0};
         const std::size_t hint = ZSTD_decompressStream(dctx_of(dctx_), &out, &in);
         in_pos_ = in.pos;

@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -75,8 +76,8 @@ class ZstdReader : public ByteSource {
 
   private:
     ByteSource& source_;
-    void* dctx_ = nullptr;  // ZSTD_DCtx
-    std::vector<char> in_;
+    void* dctx_ = nullptr;        // ZSTD_DCtx
+    std::unique_ptr<char[]> in_;  // not zero-filled: every byte is read before it is used
     std::size_t in_pos_ = 0;
     std::size_t in_size_ = 0;
     std::uint64_t bytes_in_ = 0;

@@ -2,6 +2,7 @@
 #include "core/error.hpp"
 #include "core/json.hpp"
 #include "core/json_lines.hpp"
+#include "core/utf8.hpp"
 #include "core/zstd_stream.hpp"
 
 #include <gtest/gtest.h>
@@ -371,4 +372,59 @@ TEST(RowLineFormat, MatchesAppendRowLine) {
     append_row_line(b, "public.c", "{}", nullptr, "");
     append_row_line(b, "public.c", "{}", nullptr, "");
     EXPECT_EQ(a, b);
+}
+
+TEST(Utf8, FindsTheFirstInvalidByte) {
+    EXPECT_EQ(find_invalid_utf8(""), std::string_view::npos);
+    EXPECT_EQ(find_invalid_utf8("plain ascii, longer than eight bytes"), std::string_view::npos);
+    EXPECT_EQ(find_invalid_utf8("\u00e9t\u00e9 \u65e5\u672c \U0001F600"), std::string_view::npos);
+    EXPECT_EQ(find_invalid_utf8("abcdefgh\x80"), 8u);      // a lone continuation byte
+    EXPECT_EQ(find_invalid_utf8("a\xC3"), 1u);             // cut short
+    EXPECT_EQ(find_invalid_utf8("a\xC0\xAF"), 1u);         // overlong '/'
+    EXPECT_EQ(find_invalid_utf8("\xE0\x80\xAF"), 0u);      // overlong, three bytes
+    EXPECT_EQ(find_invalid_utf8("ok \xED\xA0\x80"), 3u);   // a UTF-16 surrogate
+    EXPECT_EQ(find_invalid_utf8("\xF4\x90\x80\x80"), 0u);  // above U+10FFFF
+    EXPECT_EQ(find_invalid_utf8("\xE2\x82\xAC\xFF"), 3u);  // 0xFF never appears
+}
+
+// What the structure-aware fuzz target (test/fuzz/fuzz_backup_semantic.cpp) found in its
+// first seconds: raw bytes that are not UTF-8 got through the reader to the rows.
+TEST(BackupStream, RejectsTextThatIsNotUtf8) {
+    std::string body = sample_body(2, false);
+    body.replace(body.find("\"name\":\"p") + 8, 1, "p\xE9");
+    BackupTrailer t{{{"public.parent", 2}, {"public.child", 4}}, 6, fnv(body)};
+    body += trailer_line(t) + "\n";
+    EXPECT_EQ(error_of([&] { read_all(body); }), "PB103: backup data is not valid UTF-8");
+}
+
+TEST(BackupStream, RejectsTrailerCountsOfUnlistedTables) {
+    const std::string body = sample_body(2, false);
+    BackupTrailer t{{{"public.parent", 2}, {"public.child", 4}, {"public.other", 0}}, 6, fnv(body)};
+    EXPECT_EQ(read_all(body + trailer_line(t) + "\n"), 6);  // a zero count says nothing
+    t.row_counts.back().second = 1;
+    t.row_counts[1].second = 3;  // the total still matches
+    EXPECT_EQ(error_of([&] { read_all(body + trailer_line(t) + "\n"); }),
+              "PB103: backup row count mismatch");
+}
+
+// A small zstd bomb whose first line never ends: the reader stops at the header limit
+// instead of buffering a line of up to 1 GiB (and a 2 GiB buffer behind it).
+TEST(BackupStream, CapsTheHeaderLine) {
+    const std::string bomb = compress(std::string(kMaxHeaderLine + (1 << 16), ' '));
+    EXPECT_LT(bomb.size(), 64u * 1024);
+    StringSource source(bomb);
+    ZstdReader zstd(source);
+    BackupStreamReader reader(zstd, std::make_unique<FnvHasher>());
+    EXPECT_EQ(error_of([&] { reader.header(); }), "PB103: backup header too long");
+}
+
+// A source that returns a few bytes per read must not make the buffer grow.
+TEST(LineSplitter, TinyReadsKeepTheBufferSmall) {
+    std::string text;
+    for (int i = 0; i < 20000; ++i) text += "line " + std::to_string(i) + "\n";
+    StringSource source(text, 7);
+    LineSplitter lines(source, 1000, 64);
+    int n = 0;
+    while (lines.next()) ++n;
+    EXPECT_EQ(n, 20000);
 }
