@@ -2,7 +2,9 @@
 #include "pg/postgres.hpp"
 #include "backup/progress.hpp"
 #include "backup/quota.hpp"
+#include "core/interrupts.hpp"
 #include "pg/files.hpp"
+#include "pg/guard.hpp"
 #include "pg/settings.hpp"
 #include "worker/workers.hpp"
 
@@ -18,6 +20,8 @@ void _PG_init(void) {
     batchguard::settings::define();
     MarkGUCPrefixReserved("batchguard");
     batchguard::pg::register_backup_file_callbacks();
+    // The core's long loops (reading a backup) answer a cancel like the rest.
+    batchguard::set_interrupt_check([] { batchguard::pg::check_for_interrupts(); });
     if (process_shared_preload_libraries_in_progress) {
         batchguard::worker::register_launcher();
         batchguard::backup::install_progress_shmem_hooks();

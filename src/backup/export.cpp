@@ -12,6 +12,7 @@
 #include "pg/datum.hpp"
 #include "pg/files.hpp"
 #include "pg/guard.hpp"
+#include "pg/memory.hpp"
 #include "pg/identity.hpp"
 #include "pg/settings.hpp"
 #include "pg/sha256.hpp"
@@ -87,27 +88,16 @@ class LineWriter {
         int row_size = 0;
         const char* key_data = nullptr;
         int key_size = 0;
+        // A detoasted or converted copy lives until the next row (as in printtup): the
+        // executor's context lasts as long as the whole export.
+        per_row_.reset();
         pg::pg_call([&] {
+            MemoryContext old = MemoryContextSwitchTo(per_row_.get());
             Datum row = slot_getattr(slot, 1, &row_null);
             Datum key = slot_getattr(slot, 2, &key_null);
-            if (!row_null) {
-                text* t = DatumGetTextPP(row);
-                row_data = VARDATA_ANY(t);
-                row_size = VARSIZE_ANY_EXHDR(t);
-                if (convert_) {
-                    row_data = pg_server_to_any(row_data, row_size, PG_UTF8);
-                    row_size = static_cast<int>(strlen(row_data));
-                }
-            }
-            if (!key_null) {
-                text* t = DatumGetTextPP(key);
-                key_data = VARDATA_ANY(t);
-                key_size = VARSIZE_ANY_EXHDR(t);
-                if (convert_) {
-                    key_data = pg_server_to_any(key_data, key_size, PG_UTF8);
-                    key_size = static_cast<int>(strlen(key_data));
-                }
-            }
+            if (!row_null) utf8_text(row, row_data, row_size);
+            if (!key_null) utf8_text(key, key_data, key_size);
+            MemoryContextSwitchTo(old);
         });
         if (row_null) throw Error(sqlstate::kInternalError, "row_to_json returned NULL");
         buffer_.clear();
@@ -129,9 +119,23 @@ class LineWriter {
     std::exception_ptr error;
 
   private:
+    // The bytes of a text datum in UTF-8, with their length: pg_server_to_any returns its
+    // input itself (not NUL-terminated, possibly empty) when nothing needs converting, and
+    // a NUL-terminated copy otherwise. Runs inside pg_call.
+    void utf8_text(Datum value, const char*& data, int& size) const {
+        text* t = DatumGetTextPP(value);
+        data = VARDATA_ANY(t);
+        size = VARSIZE_ANY_EXHDR(t);
+        if (!convert_) return;
+        const char* converted = pg_server_to_any(data, size, PG_UTF8);
+        if (converted != data) size = static_cast<int>(strlen(converted));
+        data = converted;
+    }
+
     ZstdWriter& zstd_;
     Hasher& body_hash_;
     ExportProgress& progress_;
+    pg::ScratchContext per_row_{"pg_batchguard export row"};
     bool convert_;
     std::optional<RowLineFormat> format_;
     std::string buffer_;

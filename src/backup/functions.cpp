@@ -10,6 +10,7 @@
 #include "pg/guard.hpp"
 #include "pg/identity.hpp"
 #include "pg/jsonb_build.hpp"
+#include "pg/memory.hpp"
 #include "pg/result_row.hpp"
 #include "pg/settings.hpp"
 #include "pg/sha256.hpp"
@@ -54,11 +55,11 @@ Datum uuid_arg(FunctionCallInfo fcinfo, int n = 0) {
     return id;
 }
 
-// The row as the caller sees it: its stored values with the live status.
-Datum current_row(pg::SpiSession& spi, const BackupRecord& record, Datum id) {
+// The row as the caller sees it: its stored values with the live status, built in
+// `target` (never in SPI's memory, which SPI_finish frees before the caller reads it).
+Datum current_row(pg::SpiSession& spi, const BackupRecord& record, Datum id, MemoryContext target) {
     pg::Rows rows = spi.execute(row_of, {pg::Arg::of(id)});
-    const Datum row = rows.datum_for_caller(0, 1).value();
-    return with_status(row, live_status(record, "ok"));
+    return with_status(rows.datum(0, 1).value(), live_status(record, "ok"), target);
 }
 
 // A whole file in one bytea, or a chunk of it.
@@ -194,7 +195,7 @@ BATCHGUARD_FUNCTION(batchguard_get_backup) {
     pg::SpiSession spi(pg::SpiSession::Access::kReadOnly);
     std::optional<BackupRecord> record = find_backup(spi, id, owner, false, false);
     if (!record) PG_RETURN_NULL();
-    return current_row(spi, *record, id);
+    return current_row(spi, *record, id, spi.caller_context());
 }
 
 BATCHGUARD_FUNCTION(batchguard_get_user_backups) {
@@ -205,11 +206,15 @@ BATCHGUARD_FUNCTION(batchguard_get_user_backups) {
     pg::Rows rows = spi.execute(rows_of_owner, {pg::Arg::text(owner)});
     std::vector<Datum> ids;
     for (std::uint64_t r = 0; r < rows.size(); ++r) ids.push_back(rows.datum(r, 2).value());
+    // Each backup's row is built in a context reset for the next one (the tuplestore
+    // keeps its own copy).
+    pg::ScratchContext per_row("get_user_backups row");
     for (const Datum id : ids) {
         pg::check_for_interrupts();
+        per_row.reset();
         std::optional<BackupRecord> record = find_backup(spi, id, owner, false, false);
         if (!record) continue;
-        const Datum row = current_row(spi, *record, id);
+        const Datum row = current_row(spi, *record, id, per_row.get());
         pg::pg_call([&] {
             HeapTupleHeader header = DatumGetHeapTupleHeader(row);
             HeapTupleData tuple;
@@ -282,9 +287,14 @@ BATCHGUARD_FUNCTION(batchguard_backup_rows) {
         scan->row_column = scan->result->position("row");
         scan->parent_column = scan->result->position("parent_table");
         scan->key_column = scan->result->position("parent_key");
-        scan->file = open_backup_file(scan->record, true);
-        scan->zstd = std::make_unique<ZstdReader>(*scan->file);
-        scan->stream = std::make_unique<BackupStreamReader>(*scan->zstd, pg::make_sha256());
+        {
+            // What the scan keeps across calls (the SHA-256 contexts, which are palloc'd
+            // when PostgreSQL is built without OpenSSL) lives in the multi-call context.
+            pg::ContextSwitch scan_memory(funcctx->multi_call_memory_ctx);
+            scan->file = open_backup_file(scan->record, true);
+            scan->zstd = std::make_unique<ZstdReader>(*scan->file);
+            scan->stream = std::make_unique<BackupStreamReader>(*scan->zstd, pg::make_sha256());
+        }
         scan->convert = GetDatabaseEncoding() != PG_UTF8 && GetDatabaseEncoding() != PG_SQL_ASCII;
         scan->memory = funcctx->multi_call_memory_ctx;
         RowsScan* raw = scan.release();
@@ -381,7 +391,7 @@ BATCHGUARD_FUNCTION(batchguard_extend_backup) {
     spi.execute(set_expiry, {pg::Arg::of(id), pg::Arg::of(until)});
     audit(spi, *record, owner, "extend", "{}");
     std::optional<BackupRecord> now = find_backup(spi, id, owner, false, false);
-    return current_row(spi, now ? *now : *record, id);
+    return current_row(spi, now ? *now : *record, id, spi.caller_context());
 }
 
 BATCHGUARD_FUNCTION(batchguard_hold_backup) {
@@ -412,5 +422,5 @@ BATCHGUARD_FUNCTION(batchguard_hold_backup) {
     record->legal_hold = hold;
     record->expired = false;  // recomputed below from the row
     std::optional<BackupRecord> now = find_backup(spi, id, owner, true, false);
-    return current_row(spi, now ? *now : *record, id);
+    return current_row(spi, now ? *now : *record, id, spi.caller_context());
 }

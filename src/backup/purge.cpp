@@ -10,6 +10,7 @@
 #include "core/error.hpp"
 #include "pg/datum.hpp"
 #include "pg/guard.hpp"
+#include "pg/memory.hpp"
 #include "pg/transaction.hpp"
 
 extern "C" {
@@ -227,8 +228,13 @@ BATCHGUARD_FUNCTION(batchguard_purge_with_backup) {
         " (SELECT b.state FROM batchguard.batches b"
         "   WHERE b.owner OPERATOR(pg_catalog.=) batchguard.current_owner()"
         "     AND b.job_id OPERATOR(pg_catalog.=) $1)";
+    // Each chunk's arguments, id arrays and results go to a context reset for the next one
+    // (SPI's own context lives as long as the CALL, across the commits).
+    pg::ScratchContext per_chunk("purge_with_backup chunk");
     for (std::int64_t n = 0; n < chunks; ++n) {
         pg::check_for_interrupts();
+        per_chunk.reset();
+        pg::ContextSwitch chunk_memory(per_chunk.get());
         const std::string item = "chunk-" + std::to_string(n + 1);
         pg::Rows r = run_dynamic(chunk_ids,
                                  {{TEXTOID, pg::Arg::text(job_id)},

@@ -124,7 +124,7 @@ const char* live_status(const BackupRecord& record, const char* stored) {
     return stored;
 }
 
-Datum with_status(Datum row, const char* status) {
+Datum with_status(Datum row, const char* status, MemoryContext target) {
     return pg::pg_call([&] {
         HeapTupleHeader header = DatumGetHeapTupleHeader(row);
         TupleDesc desc = lookup_rowtype_tupdesc(HeapTupleHeaderGetTypeId(header),
@@ -139,7 +139,10 @@ Datum with_status(Datum row, const char* status) {
             if (strcmp(NameStr(TupleDescAttr(desc, i)->attname), "status") == 0) column = i + 1;
         Datum value = CStringGetTextDatum(status);
         bool is_null = false;
+        // (an error in between leaves the context as pg_call found it)
+        MemoryContext old = MemoryContextSwitchTo(target);
         HeapTuple changed = heap_modify_tuple_by_cols(&tuple, desc, 1, &column, &value, &is_null);
+        MemoryContextSwitchTo(old);
         Datum result = HeapTupleGetDatum(changed);
         ReleaseTupleDesc(desc);
         return result;

@@ -64,6 +64,6 @@ std::string uuid_text(Datum uuid);
 const char* live_status(const BackupRecord& record, const char* stored);
 
 // Returns the backups row `row` (a composite datum) with its status column replaced.
-Datum with_status(Datum row, const char* status);
+Datum with_status(Datum row, const char* status, MemoryContext target);
 
 }  // namespace batchguard::backup

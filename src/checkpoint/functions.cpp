@@ -10,6 +10,7 @@
 #include "core/item_set.hpp"
 #include "pg/datum.hpp"
 #include "pg/guard.hpp"
+#include "pg/memory.hpp"
 #include "pg/identity.hpp"
 #include "pg/result_row.hpp"
 
@@ -182,7 +183,12 @@ BATCHGUARD_FUNCTION(batchguard_get_incomplete_checkpoints) {
     std::vector<std::pair<std::string, Batch>> owned;
     for (std::uint64_t row = 0; row < rows.size(); ++row)
         owned.emplace_back(rows.text(row, 1).value(), batch_from_rows(rows, row, 2));
+    // Each batch's statements and tuple in a context reset for the next one (the
+    // tuplestore keeps its own copy).
+    pg::ScratchContext per_batch("get_incomplete_checkpoints batch");
     for (const auto& [job_id, batch] : owned) {
+        per_batch.reset();
+        pg::ContextSwitch batch_memory(per_batch.get());
         const ItemTotals totals = batches.totals(batch.batch_id);
         const BatchStatus status = compute_progress(facts_of(batch, totals)).status;
         if (status == BatchStatus::kCompleted || status == BatchStatus::kCancelled) continue;

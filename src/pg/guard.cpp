@@ -12,12 +12,18 @@ namespace {
 // The context string of the innermost guarded call, read by the errcontext callback.
 struct CallContext {
     std::string text;
+    // The text copied into palloc'd memory just before an error is raised: the raise
+    // longjmps over this frame, so the std::string must already be freed by then.
+    const char* raised = nullptr;
 };
 CallContext* active_call = nullptr;
 
 void error_context_callback(void* arg) {
     auto* call = static_cast<CallContext*>(arg);
-    if (!call->text.empty()) errcontext("%s", call->text.c_str());
+    if (call->raised != nullptr)
+        errcontext("%s", call->raised);
+    else if (!call->text.empty())
+        errcontext("%s", call->text.c_str());
 }
 
 // Copies into palloc'd memory without ever raising an error (we are about to raise one).
@@ -93,6 +99,10 @@ Datum run_guarded(FunctionCallInfo fcinfo, Datum (*body)(FunctionCallInfo)) noex
     active_call = outer_call;
 
     // Outside every catch scope now: raising a PostgreSQL error (longjmp) is safe.
+    // Every C++ object of this frame is freed before the longjmp skips its destructor (a
+    // worker raising PB001 all day on one connection would leak them one by one).
+    if (call.text.size() > 0) call.raised = copy_for_ereport(call.text);
+    std::string().swap(call.text);
     if (pg_error != nullptr) {
         error_context_stack = callback.previous;  // the error already carries its context
         ReThrowError(pg_error);

@@ -21,6 +21,15 @@ Arg Arg::text(std::string_view s) {
     }));
 }
 
+Rows::~Rows() {
+    // After a PostgreSQL error the transaction's abort frees SPI's memory itself.
+    if (table_ == nullptr || std::uncaught_exceptions() > 0) return;
+    try {
+        pg_call([&] { SPI_freetuptable(table_); });
+    } catch (...) {
+    }
+}
+
 std::optional<Datum> Rows::datum(std::uint64_t row, int column) const {
     bool is_null = false;
     Datum value = pg_call(

@@ -36,10 +36,21 @@ struct Arg {
     }
 };
 
-// A read-only view of the rows a statement returned (valid until the next execute).
+// The rows a statement returned. Owns SPI's result table and frees it when it goes out of
+// scope: without that, every result stays in SPI's memory until SPI_finish, which in a
+// CALL that commits between chunks is the end of the whole CALL. Must not outlive the
+// SpiSession (or SPI connection) it came from.
 class Rows {
   public:
     explicit Rows(SPITupleTable* table, std::uint64_t count) : table_(table), count_(count) {}
+    ~Rows();
+    Rows(Rows&& other) noexcept : table_(other.table_), count_(other.count_) {
+        other.table_ = nullptr;
+    }
+    Rows(const Rows&) = delete;
+    Rows& operator=(const Rows&) = delete;
+    Rows& operator=(Rows&&) = delete;
+
     std::uint64_t size() const { return count_; }
     bool empty() const { return count_ == 0; }
 
@@ -77,6 +88,9 @@ class SpiSession {
     bool read_only() const { return read_only_; }
     // The role that called the extension (before the switch to the extension's owner).
     Oid caller() const { return switched_user_ ? saved_user_ : GetUserId(); }
+    // The memory context that was current when the session connected: the one results
+    // handed back to PostgreSQL are built in (SPI's own is freed at SPI_finish).
+    MemoryContext caller_context() const { return caller_context_; }
 
     Rows execute(Statement& statement, std::initializer_list<Arg> args, long max_rows = 0);
     // A read under a snapshot taken now, whatever the isolation level: it sees every
@@ -89,6 +103,7 @@ class SpiSession {
 
     bool read_only_;
     Identity identity_;
+    MemoryContext caller_context_ = CurrentMemoryContext;
     Oid saved_user_ = InvalidOid;
     int saved_security_context_ = 0;
     bool switched_user_ = false;
