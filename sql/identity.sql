@@ -48,6 +48,20 @@ SELECT batchguard.load_checkpoint('export') IS NULL AS user_2_sees_nothing,
 SELECT count(*) AS user_2_rows FROM batchguard.batches;
 COMMIT;
 
+-- The same with every catalog cache discarded at each lookup (debug_discard_caches, which
+-- only a cassert build allows; elsewhere it stays 0): the mapping must be copied before
+-- the role's name is looked up, since that lookup clears the identity cache.
+BEGIN;
+DO $$BEGIN
+    IF (SELECT max_val::int FROM pg_settings WHERE name = 'debug_discard_caches') > 0 THEN
+        PERFORM set_config('debug_discard_caches', '1', true);
+    END IF;
+END$$;
+SET LOCAL ROLE regress_bg_web;
+SELECT set_config('request.jwt.claims', '{"sub": "user-3"}', true) IS NOT NULL AS claims_set;
+SELECT batchguard.current_owner();
+COMMIT;
+
 -- no identity, an empty one, a claim without the key, or claims that are not JSON: errors
 SET ROLE regress_bg_web;
 SELECT pg_temp.error_of($$SELECT batchguard.current_owner()$$);

@@ -78,7 +78,8 @@ void register_invalidation() {
     invalidation_registered = true;
 }
 
-const std::optional<Mapping>& mapping_for(Oid role) {
+// A copy: any catalog lookup may process invalidations, which clear the cache.
+std::optional<Mapping> mapping_for(Oid role) {
     if (auto found = mapping_cache.find(role); found != mapping_cache.end()) return found->second;
     static Statement find_mapping{
         "SELECT setting, json_key, session_role::pg_catalog.oid FROM batchguard.identity_map"
@@ -247,7 +248,9 @@ void invalidate_identity_cache() {
 
 std::string current_owner() {
     const Oid role = GetUserId();
-    const std::optional<Mapping>& mapping = mapping_for(role);
+    // A copy, taken before the catalog lookup of the role's name (which may process
+    // invalidations and clear the cache under a reference).
+    const std::optional<Mapping> mapping = mapping_for(role);
     std::string role_name = role_name_of(role);
     if (!mapping) {
         if (role_name.find(kIdentitySeparator) != std::string::npos)
@@ -259,7 +262,7 @@ std::string current_owner() {
         require_owner_binding(role, role_name);
         return role_name;
     }
-    const Mapping m = *mapping;  // a copy: the cache may be invalidated by the calls below
+    const Mapping& m = *mapping;
     require_trusted_session(role, role_name, m);
     require_owner_binding(role, role_name);
     const char* raw = pg_call([&] { return GetConfigOption(m.setting.c_str(), true, false); });
