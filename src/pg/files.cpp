@@ -12,6 +12,7 @@ extern "C" {
 #include <sys/stat.h>
 
 #include <cerrno>
+#include <utility>
 #include <vector>
 
 namespace batchguard::pg {
@@ -140,16 +141,25 @@ void ensure_backup_directory() {
     const std::string base = backup_directory();
     const std::string dir = database_backup_directory();
     const std::string shown_base = path_for_message(base), shown_dir = path_for_message(dir);
+    const std::size_t slash = base.find_last_of('/');
+    const std::string base_parent = slash == std::string::npos ? std::string(".")
+                                    : slash == 0               ? std::string("/")
+                                                               : base.substr(0, slash);
+    const std::pair<const std::string*, const std::string*> folders[] = {{&base, &base_parent},
+                                                                         {&dir, &base}};
     pg_call([&] {
-        for (const std::string* d : {&base, &dir}) {
-            if (MakePGDirectory(d->c_str()) == 0) {
-                fsync_fname(d->c_str(), true);
+        for (const auto& [folder, parent] : folders) {
+            if (MakePGDirectory(folder->c_str()) == 0) {
+                // The new folder and the entry naming it in its parent, both durable (at
+                // ERROR: a PANIC is not worth a folder that the next export creates again).
+                fsync_fname_ext(folder->c_str(), true, false, ERROR);
+                fsync_fname_ext(parent->c_str(), true, false, ERROR);
             } else if (errno != EEXIST) {
-                const std::string& shown = d == &base ? shown_base : shown_dir;
+                const std::string& shown = folder == &base ? shown_base : shown_dir;
                 ereport(ERROR,
                         (errcode_for_file_access(),
                          errmsg("could not create backup directory \"%s\": %m", shown.c_str()),
-                         errdetail_log("The directory is \"%s\".", d->c_str()),
+                         errdetail_log("The directory is \"%s\".", folder->c_str()),
                          errhint("Check batchguard.backup_directory and its permissions.")));
             }
         }
@@ -227,8 +237,13 @@ void BackupFileWriter::write(const char* data, std::size_t size) {
 
 void BackupFileWriter::make_durable() {
     pg_call([&] {
+        // A plain ERROR, not data_sync_elevel(ERROR) (a PANIC with the default
+        // data_sync_retry = off): the file is removed when the transaction aborts, so
+        // nothing depends on the pages whose write-back failed, and a role allowed to
+        // export must not be able to restart the cluster through a full or flaky backup
+        // file system.
         if (FileSync(file_, PG_WAIT_EXTENSION) != 0)
-            ereport(data_sync_elevel(ERROR),
+            ereport(ERROR,
                     (errcode_for_file_access(),
                      errmsg("could not fsync backup file \"%s\": %m", shown_.c_str()),
                      errdetail_log("The file is \"%s\".", path_.c_str())));
@@ -236,7 +251,7 @@ void BackupFileWriter::make_durable() {
     });
     file_ = -1;
     const std::string dir = database_backup_directory();
-    pg_call([&] { fsync_fname(dir.c_str(), true); });
+    pg_call([&] { fsync_fname_ext(dir.c_str(), true, false, ERROR); });
 }
 
 std::unique_ptr<BackupFileReader> BackupFileReader::open(const std::string& path, bool hash) {
@@ -246,10 +261,12 @@ std::unique_ptr<BackupFileReader> BackupFileReader::open(const std::string& path
     if (hash) reader->hasher_ = make_sha256();
     bool missing = false;
     bool regular = true;
-    // O_NOFOLLOW and the regular-file check: a symlink or a directory put in place of a backup
-    // file is never read as the backup (not even a chunk of it).
+    // O_NOFOLLOW and the regular-file check: a symlink, a directory or a FIFO put in place of
+    // a backup file is never read as the backup (not even a chunk of it).
     reader->file_ = pg_call([&] {
-        File f = PathNameOpenFile(path.c_str(), O_RDONLY | O_NOFOLLOW | PG_BINARY);
+        // O_NONBLOCK: opening a FIFO named like a backup would otherwise wait for a writer,
+        // uninterruptibly; it has no effect on the regular file a backup is.
+        File f = PathNameOpenFile(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | PG_BINARY);
         if (f < 0) {
             if (errno == ENOENT) {
                 missing = true;

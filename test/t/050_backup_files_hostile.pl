@@ -10,6 +10,7 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use POSIX ();
 use IPC::Run;
 use File::Path qw(make_path remove_tree);
 
@@ -88,6 +89,24 @@ is(error_of("SELECT batchguard.delete_backup('$victim')"), 'ok', 'delete_backup 
 ok(-d $vfile, 'and leaves the directory it did not create alone');
 remove_tree($vfile);
 alive('a directory');
+
+# 3b. A FIFO in place of the file: opened without waiting for a writer (a plain open() of a
+# FIFO waits for one, and no cancel reaches a backend waiting there), then refused like
+# any file that is not a regular one. Bounded: before the fix the statement never ended.
+my $fifo_victim = export('{5,6}', 'fifo');
+my $ffile = file_of($fifo_victim);
+unlink($ffile) or die "unlink: $!";
+POSIX::mkfifo($ffile, 0600) or die "mkfifo: $!";
+for my $sql ("SELECT batchguard.read_backup('$fifo_victim')",
+             "SELECT count(*) FROM batchguard.backup_rows('$fifo_victim')") {
+    my ($out, $err, $timed_out) = ('', '', 0);
+    $node->psql('postgres', $sql, stdout => \$out, stderr => \$err,
+        timeout => $PostgreSQL::Test::Utils::timeout_default, timed_out => \$timed_out);
+    ok(!$timed_out && $err =~ /is not a regular file/, "a FIFO in place of the file: $sql")
+        or diag("timed out: $timed_out; stderr: $err");
+}
+unlink($ffile);
+alive('a FIFO');
 
 # 4. The database's backup directory deleted: old rows are missing, new exports recreate it.
 my $before = export('{5}', 'before');
