@@ -3,6 +3,7 @@
 #include "checkpoint/batch_store.hpp"
 #include "pg/guard.hpp"
 #include "pg/identity.hpp"
+#include "pg/memory.hpp"
 
 #include <utility>
 #include <vector>
@@ -27,19 +28,30 @@ PurgedBatches purge_finished_batches(pg::SpiSession& spi, const std::optional<st
 
     const TimestampTz cutoff = GetCurrentTimestamp() - retention_s * USECS_PER_SEC;
     BatchStore store(spi);
-    PurgedBatches result;
-    for (const Candidate& c : candidates) {
-        pg::check_for_interrupts();
-        const ItemTotals totals = store.totals(c.batch.batch_id);
-        const BatchStatus status = compute_progress(facts_of(c.batch, totals)).status;
+    auto finished_long_ago = [&](const Batch& batch) {
+        const ItemTotals totals = store.totals(batch.batch_id);
+        const BatchStatus status = compute_progress(facts_of(batch, totals)).status;
         const bool finished = status == BatchStatus::kCompleted || status == BatchStatus::kFailed ||
                               status == BatchStatus::kCancelled;
-        if (!finished || last_change_of(c.batch, totals) >= cutoff) continue;
+        return finished && last_change_of(batch, totals) < cutoff;
+    };
+    PurgedBatches result;
+    // One batch's statements at a time in a context reset for the next.
+    pg::ScratchContext per_batch("purge_finished_batches batch");
+    for (const Candidate& c : candidates) {
+        pg::check_for_interrupts();
+        per_batch.reset();
+        pg::ContextSwitch batch_memory(per_batch.get());
+        if (!finished_long_ago(c.batch)) continue;
         // An open transaction of the owner's holds it (a write, a retry, a discard).
         if (!pg::try_lock_job(c.owner, c.job_id, pg::JobLockMode::kExclusive)) {
             ++result.skipped_locked;
             continue;
         }
+        // Decided from the row read before the lock: a batch resumed, retried or given new
+        // items since is no longer finished. Look again, at the latest row, locked.
+        const std::optional<Batch> now = store.lock(c.owner, c.job_id);
+        if (!now || !finished_long_ago(*now)) continue;
         if (store.remove(c.owner, c.job_id)) ++result.purged;
     }
     return result;
