@@ -243,10 +243,9 @@ void BackupFileWriter::make_durable() {
         // export must not be able to restart the cluster through a full or flaky backup
         // file system.
         if (FileSync(file_, PG_WAIT_EXTENSION) != 0)
-            ereport(ERROR,
-                    (errcode_for_file_access(),
-                     errmsg("could not fsync backup file \"%s\": %m", shown_.c_str()),
-                     errdetail_log("The file is \"%s\".", path_.c_str())));
+            ereport(ERROR, (errcode_for_file_access(),
+                            errmsg("could not fsync backup file \"%s\": %m", shown_.c_str()),
+                            errdetail_log("The file is \"%s\".", path_.c_str())));
         FileClose(file_);
     });
     file_ = -1;
