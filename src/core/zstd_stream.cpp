@@ -122,8 +122,9 @@ constexpr std::size_t kReadChunk = 64 * 1024;
 
 // One decompression context kept per thread for the next reader: creating one costs
 // more than decompressing a small file (a fuzzer reads thousands per second). Only a
-// small one is kept, so that a file with a large window does not pin its memory.
-constexpr std::size_t kKeptContextBytes = std::size_t{1} << 20;
+// small one is kept (ZstdReader::keep_contexts_up_to), so that a file with a large window
+// does not pin its memory.
+std::size_t kept_context_limit = std::size_t{1} << 20;
 struct KeptContext {
     ZSTD_DCtx* dctx = nullptr;
     ~KeptContext() { ZSTD_freeDCtx(dctx); }
@@ -145,11 +146,13 @@ ZstdReader::ZstdReader(ByteSource& source) : source_(source) {
 }
 
 ZstdReader::~ZstdReader() {
-    if (kept_context.dctx == nullptr && ZSTD_sizeof_DCtx(dctx_of(dctx_)) <= kKeptContextBytes)
+    if (kept_context.dctx == nullptr && ZSTD_sizeof_DCtx(dctx_of(dctx_)) <= kept_context_limit)
         kept_context.dctx = dctx_of(dctx_);
     else
         ZSTD_freeDCtx(dctx_of(dctx_));
 }
+
+void ZstdReader::keep_contexts_up_to(std::size_t bytes) { kept_context_limit = bytes; }
 
 std::size_t ZstdReader::read(char* buffer, std::size_t capacity) {
     if (capacity == 0) return 0;

@@ -74,6 +74,11 @@ class ZstdReader : public ByteSource {
 
     std::uint64_t bytes_in() const { return bytes_in_; }
 
+    // The largest decompression context kept for the next reader of the thread (default
+    // 1 MiB). A fuzz target raises it: a frame that declares a large window otherwise
+    // costs a fresh multi-megabyte window buffer per execution.
+    static void keep_contexts_up_to(std::size_t bytes);
+
   private:
     ByteSource& source_;
     void* dctx_ = nullptr;        // ZSTD_DCtx
