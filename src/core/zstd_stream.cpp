@@ -61,6 +61,15 @@ ZstdWriter::ZstdWriter(ByteSink& sink, ZstdOptions options) : sink_(sink) {
     if (options.workers > 0) {
         // A library built without threads refuses nbWorkers: compress single-threaded then.
         threaded_ = !ZSTD_isError(ZSTD_CCtx_setParameter(cctx, ZSTD_c_nbWorkers, options.workers));
+        // zstd's default job is four windows (8 MiB at level 3) and its buffers hold several
+        // jobs: some 30 MiB per export. One window per job (jobs overlap, so the ratio
+        // holds) takes a quarter of that.
+        if (threaded_) {
+            const ZSTD_compressionParameters params =
+                ZSTD_getCParams(level, ZSTD_CONTENTSIZE_UNKNOWN, 0);
+            const int window = 1 << params.windowLog;
+            check_c(ZSTD_CCtx_setParameter(cctx, ZSTD_c_jobSize, std::max(window, 512 << 10)));
+        }
     }
     out_.resize(ZSTD_CStreamOutSize());
     pending_.reserve(kGather);
