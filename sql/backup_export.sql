@@ -1,7 +1,10 @@
 -- Backups: export_backup, the file's contents, backup_rows, read_backup, the lifecycle
--- functions and every error path. Type round trips live in backup_types.
+-- functions and every error path, with file storage (its files are checked on disk; the
+-- same functions over in-database storage: backup_storage). Type round trips live in
+-- backup_types.
 \i test/helpers.sql
 SET client_min_messages = warning;
+SET batchguard.backup_storage = 'file';
 
 CREATE TABLE bg_parent (id bigint PRIMARY KEY, name text NOT NULL);
 CREATE TABLE bg_child (id int PRIMARY KEY, parent_id bigint REFERENCES bg_parent ON DELETE CASCADE,
@@ -164,7 +167,7 @@ RESET batchguard.max_backup_bytes;
 DELETE FROM bg_parent WHERE id >= 1000;
 SELECT count(*) = :backups_before AS no_row_left FROM batchguard.backups;
 SELECT count(*) AS files_left FROM pg_ls_dir('pg_batchguard/' || (SELECT oid FROM pg_database WHERE datname = current_database())) f
- WHERE f NOT IN (SELECT backup_id || '-' || creating_xid || '.jsonl.zst' FROM batchguard.backups);
+ WHERE f LIKE '%.jsonl.zst' AND f NOT IN (SELECT backup_id || '-' || creating_xid || '.jsonl.zst' FROM batchguard.backups);
 
 -- Transactions: a rolled-back export leaves no file; so does a rolled-back savepoint.
 BEGIN;
@@ -185,7 +188,7 @@ SELECT pg_temp.file_exists(:'released') AS released_savepoint_kept;
 -- an error after the export in the same transaction removes the file too
 SELECT pg_temp.error_of($$SELECT batchguard.export_backup('bg_parent', '{2}'), 1/0$$);
 SELECT count(*) AS orphan_files FROM pg_ls_dir('pg_batchguard/' || (SELECT oid FROM pg_database WHERE datname = current_database())) f
- WHERE f NOT IN (SELECT backup_id || '-' || creating_xid || '.jsonl.zst' FROM batchguard.backups);
+ WHERE f LIKE '%.jsonl.zst' AND f NOT IN (SELECT backup_id || '-' || creating_xid || '.jsonl.zst' FROM batchguard.backups);
 -- PREPARE TRANSACTION is refused while an export is pending
 BEGIN;
 SELECT label FROM batchguard.export_backup('bg_parent', '{1}', label => 'prepared');

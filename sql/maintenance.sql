@@ -2,6 +2,8 @@
 -- backups versus every owner's (superuser), expired leases, rows whose file vanished.
 \i test/helpers.sql
 SET client_min_messages = warning;
+-- the files of file storage (in-database backups have no file to lose)
+SET batchguard.backup_storage = 'file';
 
 -- first a round for what the earlier suites left (their expired backups, missing files)
 SET client_min_messages = error;
@@ -96,7 +98,7 @@ SELECT label, status FROM batchguard.backups ORDER BY label;
 SELECT key, value FROM jsonb_each(batchguard.run_maintenance()) WHERE value <> '0' ORDER BY key;
 RESET ROLE;
 SELECT pg_temp.file_exists(:'b_keep_file') AS orphan_kept_for_bob;
--- a superuser's round sweeps the orphan (its transaction ended long ago, no row)
+-- a superuser's round moves the orphan to quarantine (its transaction ended long ago, no row)
 SELECT (batchguard.run_maintenance() ->> 'orphan_files_removed')::int >= 1 AS superuser_swept;
 SELECT pg_temp.file_exists(:'b_keep_file') AS orphan_gone_false;
 -- alice's untouched backup still has its file

@@ -23,7 +23,11 @@ void _PG_init(void) {
     // The core's long loops (reading a backup) answer a cancel like the rest.
     batchguard::set_interrupt_check([] { batchguard::pg::check_for_interrupts(); });
     if (process_shared_preload_libraries_in_progress) {
-        batchguard::worker::register_launcher();
+        // pg_upgrade runs both clusters in binary upgrade mode: no maintenance then.
+        if (IsBinaryUpgrade)
+            batchguard::worker::refuse_upgrade_leaving_files_behind();
+        else
+            batchguard::worker::register_launcher();
         batchguard::backup::install_progress_shmem_hooks();
         batchguard::backup::install_quota_shmem_hooks();
     } else if (batchguard::settings::enable_worker &&

@@ -1,6 +1,6 @@
 -- Included by the bad_input_* suites (\i test/bad_input.sql, after test/helpers.sql).
 -- pg_temp.snapshot(owner): a digest of every row of the extension's tables (of one owner, or
---   all) and of the database's backup file names; it runs as the superuser that created it,
+--   all), the in-database backup chunks and the database's backup file names; it runs as the superuser that created it,
 --   so row security hides nothing from it.
 -- pg_temp.try(label, statement): runs the statement as the current role, returns its result
 --   (jsonb of its rows) or 'SQLSTATE: message', appends ' [changed]' when anything changed,
@@ -23,6 +23,9 @@ LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog AS $$
           WHERE who IS NULL OR b.owner = who),
         (SELECT string_agg(to_jsonb(a)::text, ',' ORDER BY a.audit_id) FROM batchguard.audit a
           WHERE who IS NULL OR a.owner = who),
+        (SELECT string_agg(c.backup_id || '/' || c.chunk || ':' || md5(c.data), ',' ORDER BY c.backup_id, c.chunk)
+           FROM batchguard.backup_chunks c JOIN batchguard.backups b USING (backup_id)
+          WHERE who IS NULL OR b.owner = who),
         (SELECT string_agg(to_jsonb(m)::text, ',' ORDER BY m::text) FROM batchguard.identity_map m),
         (SELECT string_agg(f, ',' ORDER BY f)
            FROM pg_ls_dir('pg_batchguard/' || (SELECT oid FROM pg_database

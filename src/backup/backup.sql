@@ -15,8 +15,12 @@ CREATE TABLE batchguard.backups (
     created_at         timestamptz NOT NULL,
     expires_at         timestamptz NOT NULL,
     legal_hold         boolean NOT NULL DEFAULT false,
-    status             text NOT NULL DEFAULT 'ok' CHECK (status IN ('ok', 'missing', 'expired')),
-    -- the file is <backup_directory>/<database oid>/<backup_id>-<creating_xid>.jsonl.zst
+    -- ok; missing, unreadable: a file-storage backup whose file is gone or cannot be read
+    -- here; detached: a file-storage backup restored from a dump (or carried by pg_upgrade
+    -- without its file) until attach_backup_files(); expired is shown, never stored
+    status             text NOT NULL DEFAULT 'ok'
+                       CHECK (status IN ('ok', 'missing', 'expired', 'unreadable', 'detached')),
+    -- names the file: <backup_directory>/<file_folder>/<backup_id>-<creating_xid>.jsonl.zst
     creating_xid       xid8 NOT NULL,
     include_children   boolean NOT NULL,
     format_version     integer NOT NULL,
@@ -25,13 +29,40 @@ CREATE TABLE batchguard.backups (
     delete_actions     jsonb,
     -- who placed the legal hold: the owner, or an administrator (then only an
     -- administrator releases it)
-    legal_hold_by      text CHECK (legal_hold_by IN ('owner', 'admin'))
+    legal_hold_by      text CHECK (legal_hold_by IN ('owner', 'admin')),
+    -- where the backup's bytes are: 'database' (batchguard.backup_chunks, WAL-logged with
+    -- the row) or 'file' (node-local)
+    storage            text NOT NULL CHECK (storage IN ('database', 'file')),
+    -- file storage: the folder under batchguard.backup_directory ("<database oid>", or
+    -- "<database oid>-<server instance>" for a copy of the cluster sharing the directory)
+    -- and the system identifier of the cluster that wrote the file
+    file_folder        text,
+    file_cluster       bigint,
+    CONSTRAINT backups_file_location_check
+        CHECK ((storage = 'file') = (file_folder IS NOT NULL AND file_cluster IS NOT NULL))
 );
 CREATE INDEX ON batchguard.backups (owner, created_at);
 CREATE INDEX ON batchguard.backups (expires_at) WHERE NOT legal_hold;
 COMMENT ON TABLE batchguard.backups IS
     'One row per backup file: owner, contents, sizes, checksums, retention and legal hold. '
     'The row is the only truth: a file without a row is an orphan';
+
+-- In-database storage: the backup file's bytes in 1 MiB chunks, stored EXTERNAL (they are
+-- compressed already: never compressed again, sliced into TOAST rows). Written by the
+-- exporting transaction, removed with the backups row.
+CREATE TABLE batchguard.backup_chunks (
+    backup_id uuid NOT NULL,
+    chunk     integer NOT NULL CHECK (chunk >= 0),
+    data      bytea NOT NULL,
+    PRIMARY KEY (backup_id, chunk),
+    -- deferred: the chunks are written before their row, which is inserted once complete
+    CONSTRAINT backup_chunks_backup_id_fkey FOREIGN KEY (backup_id)
+        REFERENCES batchguard.backups ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED
+);
+ALTER TABLE batchguard.backup_chunks ALTER COLUMN data SET STORAGE EXTERNAL;
+COMMENT ON TABLE batchguard.backup_chunks IS
+    'The bytes of the backups stored in the database (storage = ''database''), in order; '
+    'read through read_backup() and backup_rows()';
 
 CREATE TABLE batchguard.audit (
     audit_id   bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -56,6 +87,7 @@ CREATE POLICY owner_reads ON batchguard.audit FOR SELECT
 GRANT SELECT ON batchguard.backups, batchguard.audit TO PUBLIC;
 
 SELECT pg_catalog.pg_extension_config_dump('batchguard.backups', '');
+SELECT pg_catalog.pg_extension_config_dump('batchguard.backup_chunks', '');
 SELECT pg_catalog.pg_extension_config_dump('batchguard.audit', '');
 SELECT pg_catalog.pg_extension_config_dump('batchguard.audit_audit_id_seq', '');
 
@@ -74,7 +106,7 @@ CREATE FUNCTION batchguard.get_backup(backup_id uuid) RETURNS batchguard.backups
     LANGUAGE c STABLE PARALLEL UNSAFE
     AS 'MODULE_PATHNAME', 'batchguard_get_backup';
 COMMENT ON FUNCTION batchguard.get_backup(uuid) IS
-    'The caller''s backup (status ok, expired or missing); NULL if unknown';
+    'The caller''s backup (status ok, expired, missing, unreadable or detached); NULL if unknown';
 
 CREATE FUNCTION batchguard.get_user_backups() RETURNS SETOF batchguard.backups
     LANGUAGE c STABLE PARALLEL UNSAFE ROWS 20
@@ -144,3 +176,20 @@ COMMENT ON VIEW batchguard.export_progress IS
     'One row per export_backup running now (the caller''s own; all for pg_read_all_stats), '
     'like pg_stat_progress_copy; needs shared_preload_libraries = ''pg_batchguard''';
 GRANT SELECT ON batchguard.export_progress TO PUBLIC;
+
+CREATE FUNCTION batchguard.attach_backup_files(from_directory text DEFAULT NULL) RETURNS bigint
+    LANGUAGE c VOLATILE PARALLEL UNSAFE
+    AS 'MODULE_PATHNAME', 'batchguard_attach_backup_files';
+REVOKE ALL ON FUNCTION batchguard.attach_backup_files(text) FROM PUBLIC;
+COMMENT ON FUNCTION batchguard.attach_backup_files(text) IS
+    'Superuser: links the files of this database''s detached file backups (restored from a '
+    'dump, or carried by pg_upgrade) into its own backup folder, found under '
+    'batchguard.backup_directory or from_directory; returns how many were attached';
+
+CREATE FUNCTION batchguard.move_backups_to_database(backup_ids uuid[] DEFAULT NULL) RETURNS bigint
+    LANGUAGE c VOLATILE PARALLEL UNSAFE
+    AS 'MODULE_PATHNAME', 'batchguard_move_backups_to_database';
+REVOKE ALL ON FUNCTION batchguard.move_backups_to_database(uuid[]) FROM PUBLIC;
+COMMENT ON FUNCTION batchguard.move_backups_to_database(uuid[]) IS
+    'Superuser: moves file backups (those listed, or all of this database''s) into the '
+    'database (storage = ''database''), verified; each file is removed once the move commits';

@@ -4,6 +4,7 @@
 #include "backup/progress.hpp"
 #include "backup/quota.hpp"
 #include "backup/settings_scope.hpp"
+#include "backup/storage.hpp"
 #include "backup/store.hpp"
 #include "core/backup_format.hpp"
 #include "core/error.hpp"
@@ -55,17 +56,26 @@ pg::Statement prepare_sql{
     "          FROM (SELECT coalesce($1, pg_catalog.make_interval(secs => $3)) AS r) x) y",
     {INTERVALOID, FLOAT8OID, FLOAT8OID}};
 
-pg::Statement insert_sql{
-    "INSERT INTO batchguard.backups AS b (backup_id, owner, label, source_table, tables,"
-    "       row_counts, total_rows, compressed_bytes, uncompressed_bytes, file_sha256,"
-    "       body_sha256, created_at, expires_at, creating_xid, include_children, format_version,"
-    "       delete_actions)"
-    " VALUES ($1::pg_catalog.uuid, $2, $3, $4, $5, $6::pg_catalog.jsonb, $7, $8, $9, $10, $11,"
-    "         $12, $13, $14::pg_catalog.text::pg_catalog.xid8, $15, $16,"
-    "         $17::pg_catalog.jsonb)"
-    " RETURNING b",
-    {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTARRAYOID, TEXTOID, INT8OID, INT8OID, INT8OID, TEXTOID,
-     TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID, BOOLOID, INT4OID, TEXTOID}};
+#define INSERT_COLUMNS                                                                            \
+    "INSERT INTO batchguard.backups AS b (backup_id, owner, label, source_table, tables,"         \
+    "       row_counts, total_rows, compressed_bytes, uncompressed_bytes, file_sha256,"           \
+    "       body_sha256, created_at, expires_at, creating_xid, include_children, format_version," \
+    "       delete_actions"
+#define INSERT_VALUES                                                                           \
+    " VALUES ($1::pg_catalog.uuid, $2, $3, $4, $5, $6::pg_catalog.jsonb, $7, $8, $9, $10, $11," \
+    "         $12, $13, $14::pg_catalog.text::pg_catalog.xid8, $15, $16,"                       \
+    "         $17::pg_catalog.jsonb"
+#define INSERT_TYPES                                                                               \
+    TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTARRAYOID, TEXTOID, INT8OID, INT8OID, INT8OID, TEXTOID, \
+        TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID, BOOLOID, INT4OID, TEXTOID
+pg::Statement insert_sql{INSERT_COLUMNS ", storage, file_folder, file_cluster)" INSERT_VALUES
+                                        ", $18, $19, $20) RETURNING b",
+                         {INSERT_TYPES, TEXTOID, TEXTOID, INT8OID}};
+// A database still at 1.0: no storage columns (every backup is a file).
+pg::Statement insert_sql_1_0{INSERT_COLUMNS ")" INSERT_VALUES ") RETURNING b", {INSERT_TYPES}};
+#undef INSERT_COLUMNS
+#undef INSERT_VALUES
+#undef INSERT_TYPES
 
 // Receives the rows of one query (row JSON, parent key) and writes them as lines.
 class LineWriter {
@@ -254,11 +264,15 @@ ExportResult export_backup(const ExportRequest& request) {
         U64FromFullTransactionId(pg::pg_call([] { return GetTopFullTransactionId(); }));
     // Until it commits there is no backup to name: errors name what is being exported.
     pg::set_error_context("pg_batchguard export");
-    pg::ensure_backup_directory();
-    const std::string path = pg::backup_file_path(header.backup_id, xid);
+    NewBackup where;
+    {
+        pg::SpiSession spi;
+        where = choose_storage(spi);
+    }
 
     ExportProgress progress(header.backup_id, owner);
-    pg::BackupFileWriter file(path);
+    std::unique_ptr<BackupSink> sink = create_backup_sink(where, header.backup_id, xid);
+    BackupSink& file = *sink;
     file.on_write = [&](std::uint64_t size) {
         quota.check(static_cast<std::int64_t>(size));
         progress.bytes_written = size;
@@ -353,19 +367,33 @@ ExportResult export_backup(const ExportRequest& request) {
     pg::register_owner_role(GetUserId());
     {
         pg::SpiSession spi;
-        pg::Rows rows = spi.execute(
-            insert_sql,
-            {pg::Arg::text(header.backup_id), pg::Arg::text(owner),
-             header.label ? pg::Arg::text(*header.label) : pg::Arg::null(),
-             pg::Arg::text(header.source), pg::Arg::of(tables_array), pg::Arg::text(counts_json),
-             pg::Arg::int8(result.total_rows),
-             pg::Arg::int8(static_cast<std::int64_t>(file.size())),
-             pg::Arg::int8(static_cast<std::int64_t>(zstd.bytes_in())),
-             pg::Arg::text(file.sha256_hex()), pg::Arg::text(trailer.body_sha256),
-             pg::Arg::of(TimestampTzGetDatum(created_at)),
-             pg::Arg::of(TimestampTzGetDatum(expires_at)), pg::Arg::text(std::to_string(xid)),
-             pg::Arg::boolean(request.include_children), pg::Arg::int4(kBackupFormatVersion),
-             request.for_delete ? pg::Arg::text(actions_json) : pg::Arg::null()});
+        const bool with_storage = storage_columns_installed();
+        const bool file_storage = where.storage == Storage::kFile;
+        std::vector<pg::Arg> args{
+            pg::Arg::text(header.backup_id),
+            pg::Arg::text(owner),
+            header.label ? pg::Arg::text(*header.label) : pg::Arg::null(),
+            pg::Arg::text(header.source),
+            pg::Arg::of(tables_array),
+            pg::Arg::text(counts_json),
+            pg::Arg::int8(result.total_rows),
+            pg::Arg::int8(static_cast<std::int64_t>(file.size())),
+            pg::Arg::int8(static_cast<std::int64_t>(zstd.bytes_in())),
+            pg::Arg::text(file.sha256_hex()),
+            pg::Arg::text(trailer.body_sha256),
+            pg::Arg::of(TimestampTzGetDatum(created_at)),
+            pg::Arg::of(TimestampTzGetDatum(expires_at)),
+            pg::Arg::text(std::to_string(xid)),
+            pg::Arg::boolean(request.include_children),
+            pg::Arg::int4(kBackupFormatVersion),
+            request.for_delete ? pg::Arg::text(actions_json) : pg::Arg::null()};
+        if (with_storage) {
+            args.push_back(pg::Arg::text(storage_name(where.storage)));
+            args.push_back(file_storage ? pg::Arg::text(where.folder) : pg::Arg::null());
+            args.push_back(file_storage ? pg::Arg::int8(static_cast<std::int64_t>(where.cluster))
+                                        : pg::Arg::null());
+        }
+        pg::Rows rows = spi.execute(with_storage ? insert_sql : insert_sql_1_0, args);
         result.row = rows.datum_for_caller(0, 1).value();
         BackupRecord record;
         record.backup_id = header.backup_id;

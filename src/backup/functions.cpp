@@ -59,7 +59,7 @@ Datum uuid_arg(FunctionCallInfo fcinfo, int n = 0) {
 // `target` (never in SPI's memory, which SPI_finish frees before the caller reads it).
 Datum current_row(pg::SpiSession& spi, const BackupRecord& record, Datum id, MemoryContext target) {
     pg::Rows rows = spi.execute(row_of, {pg::Arg::of(id)});
-    return with_status(rows.datum(0, 1).value(), live_status(record, "ok"), target);
+    return with_status(rows.datum(0, 1).value(), live_status(record, spi), target);
 }
 
 // A whole file in one bytea, or a chunk of it.
@@ -80,9 +80,9 @@ struct DownloadInProgress {
 };
 DownloadInProgress download;
 
-Chunk read_chunk(const BackupRecord& record, std::int64_t offset,
+Chunk read_chunk(pg::SpiSession& spi, const BackupRecord& record, std::int64_t offset,
                  std::optional<std::int64_t> length, MemoryContext target) {
-    std::unique_ptr<pg::BackupFileReader> file = open_backup_file(record, false);
+    std::unique_ptr<BackupSource> file = open_backup_source(record, spi, false);
     const auto size = static_cast<std::int64_t>(file->size());
     if (offset > size)
         throw Error(sqlstate::kInvalidParameterValue,
@@ -126,7 +126,7 @@ Chunk read_chunk(const BackupRecord& record, std::int64_t offset,
 // backup_rows: the state of one scan, owned by the SRF's memory context.
 struct RowsScan {
     BackupRecord record;
-    std::unique_ptr<pg::BackupFileReader> file;
+    std::unique_ptr<BackupSource> file;
     std::unique_ptr<ZstdReader> zstd;
     std::unique_ptr<BackupStreamReader> stream;
     bool convert = false;
@@ -241,8 +241,7 @@ BATCHGUARD_FUNCTION(batchguard_read_backup) {
     pg::SpiSession spi;
     std::optional<BackupRecord> record = find_backup(spi, id, owner, false, false);
     if (!record) unknown_backup(id);
-    require_readable(*record);
-    const Chunk chunk = read_chunk(*record, offset, length, caller);
+    const Chunk chunk = read_chunk(spi, *record, offset, length, caller);
     const bool continues = download.backup_id == record->backup_id &&
                            download.next_offset == chunk.offset && chunk.offset > 0;
     const bool from_start = chunk.offset == 0 || (continues && download.from_start);
@@ -271,8 +270,11 @@ BATCHGUARD_FUNCTION(batchguard_backup_rows) {
             pg::SpiSession spi(pg::SpiSession::Access::kReadOnly);
             std::optional<BackupRecord> record = find_backup(spi, id, owner, false, false);
             if (!record) unknown_backup(id);
-            require_readable(*record);
             scan->record = *record;
+            // In the multi-call context, not SPI's (freed when this session ends): the
+            // source's SHA-256 context outlives this call.
+            pg::ContextSwitch scan_memory(funcctx->multi_call_memory_ctx);
+            scan->file = open_backup_source(scan->record, spi, true);
         }
         TupleDesc desc = nullptr;
         pg::pg_call([&] {
@@ -291,7 +293,6 @@ BATCHGUARD_FUNCTION(batchguard_backup_rows) {
             // What the scan keeps across calls (the SHA-256 contexts, which are palloc'd
             // when PostgreSQL is built without OpenSSL) lives in the multi-call context.
             pg::ContextSwitch scan_memory(funcctx->multi_call_memory_ctx);
-            scan->file = open_backup_file(scan->record, true);
             scan->zstd = std::make_unique<ZstdReader>(*scan->file);
             scan->stream = std::make_unique<BackupStreamReader>(*scan->zstd, pg::make_sha256());
         }
@@ -357,7 +358,7 @@ BATCHGUARD_FUNCTION(batchguard_delete_backup) {
                     "backup " + record->backup_id + " is on legal hold", {},
                     "Release the hold with hold_backup(backup_id, false) first.");
     spi.execute(delete_row, {pg::Arg::of(id)});
-    pg::remove_backup_file_at_commit(record->path());
+    forget_backup_bytes(spi, *record);
     audit(spi, *record, owner, "delete", "{}");
     return BoolGetDatum(true);
 }
@@ -417,6 +418,9 @@ BATCHGUARD_FUNCTION(batchguard_hold_backup) {
                                by != nullptr ? pg::Arg::text(by) : pg::Arg::null()});
     else
         spi.execute(set_hold_1_0, {pg::Arg::of(id), pg::Arg::boolean(hold)});
+    // The hold marker next to the file keeps it if the database is dropped; a released
+    // hold's marker is removed by the next maintenance round.
+    if (hold) mark_held(spi, *record);
     audit(spi, *record, owner, hold ? "hold" : "release",
           std::string("{\"by\": \"") + (admin ? "admin" : "owner") + "\"}");
     record->legal_hold = hold;

@@ -83,8 +83,8 @@ std::string join(const std::vector<std::string>& items, const std::string& prefi
     return out;
 }
 
-BackupHeader read_header(const BackupRecord& record) {
-    std::unique_ptr<pg::BackupFileReader> file = open_backup_file(record, false);
+BackupHeader read_header(pg::SpiSession& spi, const BackupRecord& record) {
+    std::unique_ptr<BackupSource> file = open_backup_source(record, spi, false);
     ZstdReader zstd(*file);
     BackupStreamReader stream(zstd, pg::make_sha256());
     return stream.header();
@@ -327,8 +327,7 @@ BATCHGUARD_FUNCTION(batchguard_restore_backup) {
         // backup being restored (SKIP LOCKED), and one being removed is waited for, then gone.
         if (!dry_run && owner_spi.execute(share_lock_backup, {pg::Arg::of(id)}).empty())
             unknown_backup(id);
-        require_readable(*record);
-        header = read_header(*record);
+        header = read_header(owner_spi, *record);
         for (const BackupTable& table : header.tables) {
             pg::Rows action =
                 owner_spi.execute(delete_action, {pg::Arg::of(id), pg::Arg::text(table.name)});

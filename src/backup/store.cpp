@@ -1,11 +1,14 @@
 #include "backup/store.hpp"
 
 #include "core/error.hpp"
+#include "backup/folders.hpp"
 #include "pg/files.hpp"
 #include "pg/guard.hpp"
+#include "pg/instance.hpp"
 
 extern "C" {
 #include "access/htup_details.h"
+#include "access/xlog.h"
 #include "utils/typcache.h"
 #include "utils/uuid.h"
 }
@@ -14,14 +17,17 @@ namespace batchguard::backup {
 
 namespace {
 
-#define FIND_SQL(HOLD_BY)                                                                      \
+#define FIND_SQL(TAIL)                                                                         \
     "SELECT b.owner, b.file_sha256, b.creating_xid::pg_catalog.text::pg_catalog.int8,"         \
     "       b.compressed_bytes, b.legal_hold,"                                                 \
     "       b.expires_at < pg_catalog.now() AND NOT b.legal_hold, b.created_at, b.expires_at," \
-    "       " HOLD_BY "  FROM batchguard.backups b WHERE b.backup_id = $1"
-pg::Statement find_sql{FIND_SQL("b.legal_hold_by"), {UUIDOID}};
-// A database still at 1.0: its backups table has no legal_hold_by.
+    "       " TAIL "  FROM batchguard.backups b WHERE b.backup_id = $1"
+pg::Statement find_sql{FIND_SQL("b.legal_hold_by, b.storage, b.file_folder, b.file_cluster"),
+                       {UUIDOID}};
+// A database still at 1.0: no legal_hold_by, and every backup is a file of this cluster, in
+// <directory>/<oid>/.
 pg::Statement find_sql_1_0{FIND_SQL("NULL::pg_catalog.text"), {UUIDOID}};
+#undef FIND_SQL
 
 // The owner is checked in the statement that locks: another owner's backup is never
 // locked (nor waited for), so its id behaves exactly like an unknown one.
@@ -37,7 +43,11 @@ pg::Statement audit_sql{
 
 }  // namespace
 
-std::string BackupRecord::path() const { return pg::backup_file_path(backup_id, creating_xid); }
+std::string BackupRecord::file_name() const {
+    return backup_id + "-" + std::to_string(creating_xid) + ".jsonl.zst";
+}
+
+std::string BackupRecord::path() const { return folder_path(file_folder) + "/" + file_name(); }
 
 std::string uuid_text(Datum uuid) {
     const char* text =
@@ -51,9 +61,9 @@ std::optional<BackupRecord> find_backup(pg::SpiSession& spi, Datum backup_id,
                                              pg::Arg::boolean(admin_too)})
                           .empty())
         return std::nullopt;
-    pg::Rows rows = spi.execute(
-        pg::extension_column_exists("backups", "legal_hold_by") ? find_sql : find_sql_1_0,
-        {pg::Arg::of(backup_id)});
+    // legal_hold_by and the storage columns came together, with 1.1.
+    const bool with_storage = storage_columns_installed();
+    pg::Rows rows = spi.execute(with_storage ? find_sql : find_sql_1_0, {pg::Arg::of(backup_id)});
     if (rows.empty()) return std::nullopt;
     BackupRecord r;
     r.owner = rows.text(0, 1).value();
@@ -67,6 +77,14 @@ std::optional<BackupRecord> find_backup(pg::SpiSession& spi, Datum backup_id,
     r.created_at = DatumGetTimestampTz(rows.datum(0, 7).value());
     r.expires_at = DatumGetTimestampTz(rows.datum(0, 8).value());
     r.legal_hold_by = rows.text(0, 9);
+    if (with_storage) {
+        r.storage = rows.text(0, 10).value() == "database" ? Storage::kDatabase : Storage::kFile;
+        r.file_folder = rows.text(0, 11).value_or("");
+        r.file_cluster = static_cast<std::uint64_t>(rows.int8(0, 12).value_or(0));
+    } else {
+        r.file_folder = std::to_string(MyDatabaseId);
+        r.file_cluster = pg::system_identifier();
+    }
     return r;
 }
 
@@ -82,22 +100,8 @@ void expired_backup(const BackupRecord& record) {
                 "again.");
 }
 
-void require_readable(const BackupRecord& record) {
-    if (record.expired) expired_backup(record);
-    if (!pg::backup_file_exists(record.path())) file_missing(record);
-}
-
-std::unique_ptr<pg::BackupFileReader> open_backup_file(const BackupRecord& record, bool hash) {
-    std::unique_ptr<pg::BackupFileReader> file = pg::BackupFileReader::open(record.path(), hash);
-    if (!file) file_missing(record);
-    return file;
-}
-
-void file_missing(const BackupRecord& record) {
-    throw Error(sqlstate::kBackupFileMissing,
-                "the file of backup " + record.backup_id + " is missing",
-                "Backup files are node-local: a restored dump, a replica or an upgraded "
-                "cluster does not have them.");
+void require_readable(const BackupRecord& record, pg::SpiSession& spi) {
+    require_available(record, spi);
 }
 
 void sha256_mismatch(const BackupRecord& record, const std::string& actual) {
@@ -109,19 +113,24 @@ void sha256_mismatch(const BackupRecord& record, const std::string& actual) {
 
 void audit(pg::SpiSession& spi, const BackupRecord& record, std::string_view actor,
            std::string_view action, std::string_view detail_json) {
-    spi.execute(audit_sql,
-                {pg::Arg::text(record.backup_id), pg::Arg::text(record.owner), pg::Arg::text(actor),
-                 pg::Arg::text(action), pg::Arg::text(detail_json)});
-    const std::string message = "pg_batchguard: " + std::string(action) + " of backup " +
-                                record.backup_id + " (owner " + record.owner + ") by " +
-                                std::string(actor) + ": " + std::string(detail_json);
+    // A standby cannot write: its downloads and dry runs are in its server log only.
+    const bool standby = pg::pg_call([] { return RecoveryInProgress(); });
+    if (!standby)
+        spi.execute(audit_sql,
+                    {pg::Arg::text(record.backup_id), pg::Arg::text(record.owner),
+                     pg::Arg::text(actor), pg::Arg::text(action), pg::Arg::text(detail_json)});
+    const std::string message =
+        "pg_batchguard: " + std::string(action) + " of backup " + record.backup_id + " (owner " +
+        record.owner + ") by " + std::string(actor) + ": " + std::string(detail_json) +
+        (standby ? " (on a standby: not recorded in batchguard.audit)" : "");
     pg::pg_call([&] { ereport(LOG, (errmsg("%s", message.c_str()))); });
 }
 
-const char* live_status(const BackupRecord& record, const char* stored) {
-    if (!pg::backup_file_exists(record.path())) return "missing";
+const char* live_status(const BackupRecord& record, pg::SpiSession& spi) {
+    const Availability availability = check_availability(record, spi).availability;
+    if (availability != Availability::kOk) return availability_status(availability);
     if (record.expired) return "expired";
-    return stored;
+    return "ok";
 }
 
 Datum with_status(Datum row, const char* status, MemoryContext target) {

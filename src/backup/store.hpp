@@ -2,6 +2,7 @@
 // reads them. Callers' identities are checked here before anything is touched.
 #pragma once
 #include "pg/postgres.hpp"
+#include "backup/storage.hpp"
 #include "pg/files.hpp"
 #include "pg/spi.hpp"
 
@@ -25,8 +26,14 @@ struct BackupRecord {
     TimestampTz expires_at = 0;
     // Who placed the legal hold: "owner" or "admin" (NULL before 1.1 or without a hold).
     std::optional<std::string> legal_hold_by;
+    Storage storage = Storage::kFile;
+    std::string file_folder;         // file storage: the folder under the backup directory
+    std::uint64_t file_cluster = 0;  // file storage: the system that wrote the file
 
+    // File storage: <backup_directory>/<file_folder>/<backup_id>-<creating_xid>.jsonl.zst
     std::string path() const;
+    // The file's name in its folder.
+    std::string file_name() const;
 };
 
 // The backup `backup_id` if the caller may see it: its owner's (and, with `admin_too`,
@@ -38,17 +45,12 @@ std::optional<BackupRecord> find_backup(pg::SpiSession& spi, Datum backup_id,
 // The one error for a backup that does not exist or belongs to someone else.
 [[noreturn]] void unknown_backup(Datum backup_id);
 
-// Raises the expired / missing-file errors for a backup that is about to be read.
 // PB101: the backup is past its expiry and not held.
 [[noreturn]] void expired_backup(const BackupRecord& record);
-void require_readable(const BackupRecord& record);
 
-// The backup's file, open for reading (and hashing everything read, when asked); the
-// missing-file error (PB102) when it is gone.
-std::unique_ptr<pg::BackupFileReader> open_backup_file(const BackupRecord& record, bool hash);
-
-// The missing-file error (PB102).
-[[noreturn]] void file_missing(const BackupRecord& record);
+// Raises the expired / missing / unreadable / detached errors for a backup that is about
+// to be read (see storage.hpp).
+void require_readable(const BackupRecord& record, pg::SpiSession& spi);
 
 // The error (PB103) for a file whose SHA-256 is not the one the backup recorded.
 [[noreturn]] void sha256_mismatch(const BackupRecord& record, const std::string& actual);
@@ -60,8 +62,9 @@ void audit(pg::SpiSession& spi, const BackupRecord& record, std::string_view act
 // Text of a uuid datum.
 std::string uuid_text(Datum uuid);
 
-// The status a row shows: missing without its file, expired past its expiry, else stored.
-const char* live_status(const BackupRecord& record, const char* stored);
+// The status a row shows: missing, unreadable or detached when its file cannot be read here,
+// expired past its expiry, else ok.
+const char* live_status(const BackupRecord& record, pg::SpiSession& spi);
 
 // Returns the backups row `row` (a composite datum) with its status column replaced.
 Datum with_status(Datum row, const char* status, MemoryContext target);

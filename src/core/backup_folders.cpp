@@ -33,7 +33,7 @@ bool is_uuid(std::string_view s) {
 // "key value" lines after a first line naming the record; unknown keys are ignored, a
 // repeated key or a malformed line makes the record invalid.
 std::optional<std::map<std::string, std::string, std::less<>>> key_values(std::string_view text,
-                                                                           std::string_view kind) {
+                                                                          std::string_view kind) {
     if (text.size() > 4096) return std::nullopt;
     std::map<std::string, std::string, std::less<>> out;
     bool first = true;
@@ -113,7 +113,8 @@ std::string format_folder_marker(const FolderMarker& m) {
            std::to_string(m.system_identifier) + "\ndatabase " + std::to_string(m.database) +
            "\ntoken " + m.token + "\n" +
            (m.previous_system_identifier != 0
-                ? "previous_system_identifier " + std::to_string(m.previous_system_identifier) + "\n"
+                ? "previous_system_identifier " + std::to_string(m.previous_system_identifier) +
+                      "\n"
                 : std::string());
 }
 

@@ -31,12 +31,15 @@ inline constexpr const char* kInvalidTransactionState = "25000";
 inline constexpr const char* kIoError = "58030";
 inline constexpr const char* kProgramLimitExceeded = "54000";
 inline constexpr const char* kDatetimeFieldOverflow = "22008";
+inline constexpr const char* kDiskFull = "53100";
 // Custom codes (class PB, documented in docs/api.md).
 inline constexpr const char* kLeaseLost = "PB001";
 // Backups (PB1xx).
 inline constexpr const char* kBackupExpired = "PB101";
 inline constexpr const char* kBackupFileMissing = "PB102";
 inline constexpr const char* kBackupCorrupt = "PB103";
+inline constexpr const char* kBackupFileUnreadable = "PB104";
+inline constexpr const char* kBackupDetached = "PB105";
 
 }  // namespace sqlstate
 

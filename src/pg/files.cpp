@@ -5,6 +5,7 @@
 #include "pg/sha256.hpp"
 
 extern "C" {
+#include "access/xlog.h"
 #include "common/file_perm.h"
 #include "pgstat.h"
 }
@@ -50,12 +51,32 @@ void unlink_quietly(const std::string& path) {
 
 // Ends the (sub)transaction `from` (InvalidSubTransactionId: the whole transaction):
 // after a commit, files scheduled for removal go; after an abort, files created go.
+// Flushes the WAL up to the commit record that just deleted rows: with synchronous_commit
+// = off a crash could otherwise bring those rows back after their files were unlinked.
+bool commit_is_durable() {
+    try {
+        pg_call([] { XLogFlush(XactLastCommitEnd); });
+        return true;
+    } catch (...) {
+        ereport(WARNING, (errmsg("pg_batchguard: could not flush the commit of deleted backups; "
+                                 "their files are kept and swept as orphans later")));
+        return false;
+    }
+}
+
 void end_of_transaction(bool committed, SubTransactionId from) {
     if (pending == nullptr) return;
+    bool durable = true;
+    if (committed)
+        for (const PendingFile& f : *pending)
+            if (f.remove_at_commit && f.subxact >= from) {
+                durable = commit_is_durable();
+                break;
+            }
     std::vector<PendingFile> kept;
     for (PendingFile& f : *pending) {
         if (f.subxact >= from) {
-            if (f.remove_at_commit == committed) unlink_quietly(f.path);
+            if (f.remove_at_commit == committed && (durable || !committed)) unlink_quietly(f.path);
         } else {
             kept.push_back(std::move(f));
         }

@@ -23,8 +23,13 @@ int compression_level = 3;
 int compression_workers = 1;
 int max_backup_bytes_kb = -1;
 int max_backup_bytes_per_owner_kb = -1;
+int backup_storage = kStorageDatabase;
+int quarantine_period_s = 7 * 24 * 3600;
 
 namespace {
+
+const struct config_enum_entry storage_options[] = {
+    {"database", kStorageDatabase, false}, {"file", kStorageFile, false}, {nullptr, 0, false}};
 
 // A list of database names, as in shared_preload_libraries: comma-separated, quotes allowed.
 bool check_database_names(char** newval, void**, GucSource) {
@@ -122,6 +127,20 @@ void define() {
                             "Total size of one owner's backup files; -1 means no limit.", nullptr,
                             &max_backup_bytes_per_owner_kb, -1, -1, INT_MAX, PGC_SUSET, GUC_UNIT_KB,
                             nullptr, nullptr, nullptr);
+    DefineCustomEnumVariable(
+        "batchguard.backup_storage", "Where new backups are stored: in the database or in files.",
+        "database (the default) keeps a backup's bytes in batchguard.backup_chunks, WAL-logged "
+        "with the exporting transaction: they replicate and survive failover and PITR. file "
+        "writes node-local files under batchguard.backup_directory.",
+        &backup_storage, kStorageDatabase, storage_options, PGC_SUSET, 0, nullptr, nullptr,
+        nullptr);
+    DefineCustomIntVariable(
+        "batchguard.quarantine_period",
+        "How long orphan backup files and the folders of dropped databases stay in quarantine "
+        "before they are deleted.",
+        "Files of backups on legal hold are never deleted from the folder of a dropped database.",
+        &quarantine_period_s, 7 * 24 * 3600, 0, INT_MAX, PGC_SIGHUP, GUC_UNIT_S, nullptr, nullptr,
+        nullptr);
 }
 
 }  // namespace batchguard::settings

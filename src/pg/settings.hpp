@@ -30,6 +30,10 @@ extern bool allow_empty_backups;
 // batchguard.max_backup_bytes[_per_owner], stored in kB (GUC_UNIT_KB); -1 = no limit.
 extern int max_backup_bytes_kb;            // all backups of a database
 extern int max_backup_bytes_per_owner_kb;  // one owner's backups
+// Where new backups go (batchguard.backup_storage).
+enum BackupStorage { kStorageDatabase = 0, kStorageFile = 1 };
+extern int backup_storage;
+extern int quarantine_period_s;  // how long quarantined files are kept before deletion
 
 void define();
 

@@ -142,16 +142,16 @@ SpiSession::~SpiSession() {
     }
 }
 
-Rows SpiSession::execute(Statement& statement, std::initializer_list<Arg> args, long max_rows) {
+Rows SpiSession::execute(Statement& statement, const std::vector<Arg>& args, long max_rows) {
     return run(statement, args, max_rows, false);
 }
 
 Rows SpiSession::execute_with_latest_snapshot(Statement& statement,
                                               std::initializer_list<Arg> args) {
-    return run(statement, args, 0, true);
+    return run(statement, std::vector<Arg>(args), 0, true);
 }
 
-Rows SpiSession::run(Statement& statement, std::initializer_list<Arg> args, long max_rows,
+Rows SpiSession::run(Statement& statement, const std::vector<Arg>& args, long max_rows,
                      bool latest_snapshot) {
     if (args.size() != statement.arg_types.size())
         throw Error(sqlstate::kInternalError, "wrong number of arguments for a prepared statement");

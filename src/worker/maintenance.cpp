@@ -8,6 +8,10 @@
 #include "checkpoint/retention.hpp"
 #include "core/error.hpp"
 #include "pg/files.hpp"
+
+extern "C" {
+#include "access/xlog.h"
+}
 #include "pg/datum.hpp"
 #include "pg/guard.hpp"
 #include "pg/identity.hpp"
@@ -78,13 +82,22 @@ const char* step_name(Step step) {
         case Step::kExpiredBackups:
             return "expired backups";
         case Step::kMissingFiles:
-            return "missing files";
+            return "missing files";  // and unreadable, detached, found again
         case Step::kExpiredLeases:
             return "expired leases";
         case Step::kFinishedBatches:
             return "finished batches";
     }
     return "unknown step";
+}
+
+void refuse_on_standby(const char* function) {
+    if (pg::pg_call([] { return RecoveryInProgress(); }))
+        throw Error(sqlstate::kObjectNotInPrerequisiteState,
+                    std::string(function) + " cannot run on a standby",
+                    "The server is in recovery: maintenance changes rows and files.",
+                    "Run it on the primary; its changes reach the standby through replication, "
+                    "and the workers of a standby start once it is promoted.");
 }
 
 Scope current_scope() {
@@ -100,14 +113,18 @@ void run_step(Step step, const Scope& scope, RoundCounts& counts) {
     switch (step) {
         case Step::kSweepOrphans: {
             if (!scope.all_owners) return;
+            // First: it claims this database's folders made by 1.0 and adopts those carried
+            // over by pg_upgrade, so that the file checks after it know they are ours.
             backup::SweepResult swept;
             {
                 pg::SpiSession spi;
                 swept = backup::sweep_orphan_files(spi);
             }
-            counts.orphans_removed += swept.removed;
+            counts.orphans_quarantined += swept.quarantined;
+            counts.quarantined_deleted += swept.removed;
             counts.orphans_not_removed += swept.failed;
             counts.earlier_install += swept.earlier_install;
+            counts.foreign_folders += swept.foreign_folders;
             return;
         }
         case Step::kExpiredBackups: {
@@ -117,8 +134,15 @@ void run_step(Step step, const Scope& scope, RoundCounts& counts) {
             return;
         }
         case Step::kMissingFiles: {
-            pg::SpiSession spi;
-            counts.missing_files += backup::mark_missing_files(spi, scope.owner);
+            backup::FileStatusCounts files;
+            {
+                pg::SpiSession spi;
+                files = backup::check_backup_files(spi, scope.owner);
+            }
+            counts.missing_files += files.missing;
+            counts.unreadable_files += files.unreadable;
+            counts.detached_backups += files.detached;
+            counts.files_found_again += files.found_again;
             return;
         }
         case Step::kExpiredLeases: {
@@ -152,10 +176,16 @@ std::string finish_round(const RoundCounts& counts) {
         "{\"expired_backups\": " + std::to_string(counts.expired_backups) +
         ", \"released_leases\": " + std::to_string(counts.released_leases) +
         ", \"failed_leases\": " + std::to_string(counts.failed_leases) +
-        ", \"orphan_files_removed\": " + std::to_string(counts.orphans_removed) +
+        // 1.0's meaning: orphans taken out of the folder (now into its quarantine)
+        ", \"orphan_files_removed\": " + std::to_string(counts.orphans_quarantined) +
+        ", \"quarantined_files_deleted\": " + std::to_string(counts.quarantined_deleted) +
         ", \"orphan_files_not_removed\": " + std::to_string(counts.orphans_not_removed) +
         ", \"files_of_earlier_installation\": " + std::to_string(counts.earlier_install) +
         ", \"missing_files\": " + std::to_string(counts.missing_files) +
+        ", \"unreadable_files\": " + std::to_string(counts.unreadable_files) +
+        ", \"detached_backups\": " + std::to_string(counts.detached_backups) +
+        ", \"files_found_again\": " + std::to_string(counts.files_found_again) +
+        ", \"folders_of_other_servers\": " + std::to_string(counts.foreign_folders) +
         ", \"purged_batches\": " + std::to_string(counts.purged_batches) +
         ", \"batches_left_locked\": " + std::to_string(counts.skipped_locked);
     if (!counts.failed_steps.empty()) {
@@ -166,8 +196,9 @@ std::string finish_round(const RoundCounts& counts) {
     }
     summary += "}";
     if (counts.expired_backups + counts.released_leases + counts.failed_leases +
-            counts.orphans_removed + counts.orphans_not_removed + counts.missing_files +
-            counts.purged_batches + static_cast<std::int64_t>(counts.failed_steps.size()) >
+            counts.orphans_quarantined + counts.quarantined_deleted + counts.orphans_not_removed +
+            counts.missing_files + counts.unreadable_files + counts.detached_backups +
+            counts.files_found_again + counts.purged_batches + static_cast<std::int64_t>(counts.failed_steps.size()) >
         0)
         pg::pg_call(
             [&] { ereport(LOG, (errmsg("pg_batchguard maintenance: %s", summary.c_str()))); });
@@ -206,6 +237,7 @@ worker::RoundCounts worker_counts;
 // commit); a failing step fails the call.
 BATCHGUARD_FUNCTION(batchguard_run_maintenance) {
     (void)fcinfo;
+    worker::refuse_on_standby("run_maintenance()");
     const worker::Scope scope = worker::current_scope();
     worker::RoundCounts counts;
     for (int step = 0; step < worker::kStepCount; ++step)
@@ -225,6 +257,7 @@ BATCHGUARD_FUNCTION(batchguard_maintain) {
                     "function call cannot allow.",
                     "CALL batchguard.maintain() as a statement of its own, or use "
                     "batchguard.run_maintenance() in a transaction.");
+    worker::refuse_on_standby("maintain()");
     const worker::Scope scope = worker::current_scope();
     worker::RoundCounts counts;
     const MemoryContext context = CurrentMemoryContext;

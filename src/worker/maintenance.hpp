@@ -33,11 +33,18 @@ struct Scope {
 };
 Scope current_scope();
 
+// The clear error (55000 "<function> cannot run on a standby") in recovery.
+void refuse_on_standby(const char* function);
+
 struct RoundCounts {
     std::int64_t expired_backups = 0;
     std::int64_t released_leases = 0, failed_leases = 0;
-    std::int64_t orphans_removed = 0, orphans_not_removed = 0, earlier_install = 0;
-    std::int64_t missing_files = 0;
+    // orphan files moved to their folder's quarantine, and deleted from it after the
+    // quarantine period; folders of other servers (copies of the cluster) left alone
+    std::int64_t orphans_quarantined = 0, quarantined_deleted = 0, orphans_not_removed = 0;
+    std::int64_t earlier_install = 0, foreign_folders = 0;
+    std::int64_t missing_files = 0, unreadable_files = 0, detached_backups = 0;
+    std::int64_t files_found_again = 0;  // missing or unreadable before, ok again
     std::int64_t purged_batches = 0;
     std::int64_t skipped_locked = 0;  // batches left for a later round: their job was locked
     std::vector<std::string> failed_steps;

@@ -114,6 +114,7 @@ void batchguard_worker_main(Datum) {
     pqsignal(SIGHUP, SignalHandlerForConfigReload);
     pqsignal(SIGTERM, die);
     BackgroundWorkerUnblockSignals();
+    if (IsBinaryUpgrade) proc_exit(0);  // never during pg_upgrade (the launcher is not started)
     BackgroundWorkerInitializeConnection(database, nullptr, 0);
     pgstat_report_appname("pg_batchguard worker");
 

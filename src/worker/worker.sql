@@ -9,20 +9,24 @@ CREATE TABLE batchguard.installation (
     channel_secret text NOT NULL
         DEFAULT pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(
             pg_catalog.gen_random_uuid()::pg_catalog.text OPERATOR(pg_catalog.||)
-            pg_catalog.gen_random_uuid()::pg_catalog.text, 'UTF8')), 'hex')
+            pg_catalog.gen_random_uuid()::pg_catalog.text, 'UTF8')), 'hex'),
+    -- names this installation in the owner marker of its backup folders: pg_upgrade carries
+    -- it (the folders stay ours under a new system identifier), pg_dump does not
+    token          uuid NOT NULL DEFAULT pg_catalog.gen_random_uuid()
 );
 INSERT INTO batchguard.installation (installed_xid) VALUES (pg_catalog.pg_current_xact_id());
 COMMENT ON TABLE batchguard.installation IS
-    'When this installation of the extension was created (its transaction id); the orphan '
-    'sweep leaves older backup files alone';
+    'When this installation of the extension was created (its transaction id; the orphan '
+    'sweep leaves older backup files alone) and its token (the owner of its backup folders)';
 
 CREATE FUNCTION batchguard.run_maintenance() RETURNS jsonb
     LANGUAGE c VOLATILE PARALLEL UNSAFE
     AS 'MODULE_PATHNAME', 'batchguard_run_maintenance';
 COMMENT ON FUNCTION batchguard.run_maintenance() IS
-    'One maintenance round: expired backups, expired leases, orphan files (superuser only), '
-    'rows whose file vanished, finished batches past batchguard.finished_batch_retention; '
-    'a superuser maintains every owner''s rows, anyone else their own. Returns the counts';
+    'One maintenance round (not on a standby): expired backups, expired leases, orphan files '
+    'to quarantine and old quarantined files (superuser only), the status of file backups, '
+    'finished batches past batchguard.finished_batch_retention; a superuser maintains every '
+    'owner''s rows, anyone else their own. Returns the counts';
 
 CREATE PROCEDURE batchguard.maintain(INOUT summary jsonb DEFAULT NULL)
     LANGUAGE c

@@ -15,9 +15,10 @@ TEST(BackupFolders, FolderNames) {
     EXPECT_EQ(copy->instance, "0123456789abcdef");
     EXPECT_EQ(backup_folder_name(16384, ""), "16384");
     EXPECT_EQ(backup_folder_name(16384, "0123456789abcdef"), "16384-0123456789abcdef");
-    for (const char* name : {"", "0", "016384", "4294967296", "16384-", "16384-0123456789ABCDEF",
-                             "16384-0123456789abcde", "16384-0123456789abcdef0", "-0123456789abcdef",
-                             "quarantine", "..", "16384.dropped-5", "16384-0123456789abcdef/x"})
+    for (const char* name :
+         {"", "0", "016384", "4294967296", "16384-", "16384-0123456789ABCDEF",
+          "16384-0123456789abcde", "16384-0123456789abcdef0", "-0123456789abcdef", "quarantine",
+          "..", "16384.dropped-5", "16384-0123456789abcdef/x"})
         EXPECT_FALSE(parse_backup_folder_name(name)) << name;
 }
 
@@ -54,8 +55,8 @@ TEST(BackupFolders, MarkerRoundTrip) {
 }
 
 TEST(BackupFolders, MarkerRejectsDamage) {
-    const std::string good = format_folder_marker(
-        {"0123456789abcdef", 1, 5, "0b6f2c1e-8d3a-4e5f-9a7b-1c2d3e4f5a6b"});
+    const std::string good =
+        format_folder_marker({"0123456789abcdef", 1, 5, "0b6f2c1e-8d3a-4e5f-9a7b-1c2d3e4f5a6b"});
     for (std::size_t cut = 0; cut + 1 < good.size(); ++cut)
         EXPECT_FALSE(parse_folder_marker(good.substr(0, cut))) << cut;
     for (const char* text :
@@ -82,7 +83,8 @@ TEST(BackupFolders, InstanceRecord) {
     EXPECT_EQ(parsed->system_identifier, 42u);
     EXPECT_EQ(parsed->device, 2049u);
     EXPECT_EQ(parsed->inode, 131074u);
-    EXPECT_FALSE(parse_instance_record("pg_batchguard server instance\ninstance fedcba9876543210\n"));
+    EXPECT_FALSE(
+        parse_instance_record("pg_batchguard server instance\ninstance fedcba9876543210\n"));
     EXPECT_FALSE(parse_instance_record(
         "pg_batchguard server instance\ninstance fedcba9876543210\nsystem_identifier "
         "42\ndata_directory 2049\n"));
