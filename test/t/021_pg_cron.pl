@@ -13,6 +13,7 @@ $node->append_conf('postgresql.conf', q{
 shared_preload_libraries = 'pg_cron,pg_batchguard'
 batchguard.enable_worker = off
 batchguard.database_names = 'postgres'
+batchguard.backup_storage = 'file'
 cron.database_name = 'postgres'
 cron.use_background_workers = on
 max_worker_processes = 16

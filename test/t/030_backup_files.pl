@@ -11,7 +11,7 @@ use File::Path qw(make_path);
 
 my $node = PostgreSQL::Test::Cluster->new('backup');
 $node->init;
-$node->append_conf('postgresql.conf', "max_prepared_transactions = 5\nshared_preload_libraries = 'pg_batchguard'\n");
+$node->append_conf('postgresql.conf', "max_prepared_transactions = 5\nshared_preload_libraries = 'pg_batchguard'\nbatchguard.backup_storage = 'file'\n");
 $node->start;
 $node->safe_psql('postgres', q{
 CREATE EXTENSION pg_batchguard;

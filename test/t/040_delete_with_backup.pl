@@ -13,7 +13,7 @@ use File::Path qw(make_path);
 
 my $node = PostgreSQL::Test::Cluster->new('delete');
 $node->init;
-$node->append_conf('postgresql.conf', "shared_preload_libraries = 'pg_batchguard'\n");
+$node->append_conf('postgresql.conf', "shared_preload_libraries = 'pg_batchguard'\nbatchguard.backup_storage = 'file'\n");
 $node->start;
 $node->safe_psql('postgres', q{
 CREATE EXTENSION pg_batchguard;
