@@ -186,7 +186,7 @@ $log_offset = -s $node->logfile;
 $node->safe_psql('db2', 'DROP EXTENSION pg_batchguard');
 sleep 3 * $interval;
 ok(-f $other_file, 'after DROP EXTENSION the files are kept');
-$log = slurp_file($node->logfile, $log_offset);
+my $log = slurp_file($node->logfile, $log_offset);
 my @kept_reports = ($log =~ /database "db2" has \d+ files in "[^"]*" but no pg_batchguard extension/g);
 is(scalar(@kept_reports), 1, 'and reported once in the log');
 $node->safe_psql('db2', 'CREATE EXTENSION pg_batchguard');
