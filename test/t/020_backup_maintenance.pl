@@ -153,11 +153,13 @@ ok($node->poll_query_until('postgres', "SELECT status = 'unreadable' FROM batchg
     'while the folder is unreadable its backups are marked unreadable');
 like(slurp_file($node->logfile, $log_offset), qr/WARNING:  pg_batchguard: the file of backup \Q$kept\E \(owner postgres\) cannot be read/,
     'and reported');
-is($node->safe_psql('postgres', "SELECT count(*) FROM batchguard.backups WHERE status = 'missing'"),
-    '1', 'no row was taken for missing while the folder was unreadable');
+is($node->safe_psql('postgres', "SELECT count(*) FROM batchguard.backups WHERE status = 'missing' AND backup_id <> '$gone'"),
+    '0', 'no row was taken for missing while the folder was unreadable');
 chmod 0700, $pg_folder or die "chmod: $!";
 ok($node->poll_query_until('postgres', "SELECT count(*) = 0 FROM batchguard.backups WHERE status = 'unreadable'"),
     'once it can be read they are ok again');
+is($node->safe_psql('postgres', "SELECT status FROM batchguard.backups WHERE backup_id = '$gone'"), 'missing',
+    'and the one deleted by hand is missing again (it could not be told from unreadable meanwhile)');
 my ($later, $later_file) = export('postgres', 'later');
 $node->safe_psql('postgres', "UPDATE batchguard.backups SET expires_at = now() - interval '1 second' WHERE backup_id = '$later'");
 ok($node->poll_query_until('postgres', "SELECT count(*) = 0 FROM batchguard.backups WHERE backup_id = '$later'"),
