@@ -49,8 +49,6 @@ void unlink_quietly(const std::string& path) {
     }
 }
 
-// Ends the (sub)transaction `from` (InvalidSubTransactionId: the whole transaction):
-// after a commit, files scheduled for removal go; after an abort, files created go.
 // Flushes the WAL up to the commit record that just deleted rows: with synchronous_commit
 // = off a crash could otherwise bring those rows back after their files were unlinked.
 bool commit_is_durable() {
@@ -64,6 +62,8 @@ bool commit_is_durable() {
     }
 }
 
+// Ends the (sub)transaction `from` (InvalidSubTransactionId: the whole transaction):
+// after a durable commit, files scheduled for removal go; after an abort, files created go.
 void end_of_transaction(bool committed, SubTransactionId from) {
     if (pending == nullptr) return;
     bool durable = true;
