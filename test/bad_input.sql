@@ -1,7 +1,7 @@
 -- Included by the bad_input_* suites (\i test/bad_input.sql, after test/helpers.sql).
 -- pg_temp.snapshot(owner): a digest of every row of the extension's tables (of one owner, or
---   all), the in-database backup chunks and the database's backup file names; it runs as the superuser that created it,
---   so row security hides nothing from it.
+--   all), of the in-database backup chunks and of the database's backup file names; it
+--   runs as the superuser that created it, so row security hides nothing from it.
 -- pg_temp.try(label, statement): runs the statement as the current role, returns its result
 --   (jsonb of its rows) or 'SQLSTATE: message', appends ' [changed]' when anything changed,
 --   then rolls the statement back so the next one starts from the same state. Each call is
