@@ -29,7 +29,7 @@ struct FileStatusCounts {
 FileStatusCounts check_backup_files(pg::SpiSession& spi, const std::optional<std::string>& owner);
 
 struct SweepResult {
-    std::int64_t quarantined = 0;      // orphan files moved to their folder's quarantine
+    std::int64_t quarantined = 0;      // orphan files moved out to their folder's quarantine
     std::int64_t removed = 0;          // quarantined files deleted after the quarantine period
     std::int64_t failed = 0;           // orphans that could not be moved or deleted (retried)
     std::int64_t earlier_install = 0;  // files older than this installation: kept

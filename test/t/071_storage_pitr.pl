@@ -86,7 +86,7 @@ is($copy->safe_psql('postgres', qq{
 
 # Maintenance on the copy: nothing orphaned, nothing missing, the primary's folder untouched.
 my $round = $copy->safe_psql('postgres', q{
-    SELECT (r ->> 'orphan_files_quarantined') || ' ' || (r ->> 'missing_files') || ' ' || (r ->> 'unreadable_files')
+    SELECT (r ->> 'orphan_files_removed') || ' ' || (r ->> 'missing_files') || ' ' || (r ->> 'unreadable_files')
       FROM batchguard.run_maintenance() r});
 is($round, '0 0 0', 'a maintenance round on the copy quarantines nothing and marks nothing missing');
 ok($copy->wait_for_log(qr/backup folder "\Q$shared\E\/$folder" belongs to another server/),

@@ -120,14 +120,14 @@ my $orphan = "00000000-0000-4000-8000-0000000000aa-$xid.jsonl.zst";
 open(my $fh, '>', "$folder/$orphan") or die $!;
 print $fh "orphan\n";
 close $fh;
-is($node->safe_psql('postgres', q{SELECT r ->> 'orphan_files_quarantined' FROM batchguard.run_maintenance() r}), '1',
+is($node->safe_psql('postgres', q{SELECT r ->> 'orphan_files_removed' FROM batchguard.run_maintenance() r}), '1',
     'a round quarantines the orphan');
 ok(!-e "$folder/$orphan" && -f "$folder/quarantine/$orphan", 'it is in the quarantine, not deleted');
 $node->safe_psql('postgres', 'SELECT batchguard.run_maintenance()');
 ok(-f "$folder/quarantine/$orphan", 'it stays there during the quarantine period');
 # Pretend the quarantine period has passed.
 utime(time - 7200, time - 7200, "$folder/quarantine/$orphan") or die "utime: $!";
-is($node->safe_psql('postgres', q{SELECT r ->> 'orphan_files_removed' FROM batchguard.run_maintenance() r}), '1',
+is($node->safe_psql('postgres', q{SELECT r ->> 'quarantined_files_deleted' FROM batchguard.run_maintenance() r}), '1',
     'after the quarantine period a round deletes it');
 ok(!-e "$folder/quarantine/$orphan", 'gone');
 

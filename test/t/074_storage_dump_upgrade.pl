@@ -80,7 +80,7 @@ like(error_of($node, 'app2', "SELECT batchguard.read_backup('$b{file}')"),
 my ($ret, $out, $err) = $node->psql('app2', "\\set VERBOSITY verbose\nSELECT * FROM batchguard.backup_rows('$b{file}')");
 like($err, qr/ERROR:  PB105: /, 'SQLSTATE PB105');
 like($err, qr/HINT:  .*batchguard\.attach_backup_files\(\)/, 'the hint names the step that re-attaches it');
-is($node->safe_psql('app2', q{SELECT (r ->> 'missing_files') || ' ' || (r ->> 'orphan_files_quarantined') FROM batchguard.run_maintenance() r}),
+is($node->safe_psql('app2', q{SELECT (r ->> 'missing_files') || ' ' || (r ->> 'orphan_files_removed') FROM batchguard.run_maintenance() r}),
     '0 0', 'maintenance takes nothing for missing and sweeps nothing');
 is($node->safe_psql('app2', q{SELECT string_agg(status, ',' ORDER BY label) FROM batchguard.backups WHERE storage = 'file'}),
     'detached,detached', 'the stored status says detached');
@@ -135,7 +135,7 @@ is($new->safe_psql('app', q{SELECT string_agg(coalesce(label, 'delete') || ':' |
                              FROM batchguard.get_user_backups()}),
     'delete:ok, in the database:ok, file:ok, held file:ok', 'every backup is ok after pg_upgrade');
 is(readable($new, 'app', $_), 't', "backup $_ is readable after pg_upgrade") for sort values %b;
-is($new->safe_psql('app', q{SELECT (r ->> 'missing_files') || ' ' || (r ->> 'orphan_files_quarantined') FROM batchguard.run_maintenance() r}),
+is($new->safe_psql('app', q{SELECT (r ->> 'missing_files') || ' ' || (r ->> 'orphan_files_removed') FROM batchguard.run_maintenance() r}),
     '0 0', 'maintenance of the upgraded cluster takes its folder as its own: nothing missing, nothing swept');
 my $now = $new->safe_psql('app', 'SELECT clock_timestamp()');
 ok($new->poll_query_until('app', qq{
