@@ -13,7 +13,7 @@ parents=${1:-100000}
 rounds=${BENCH_ROUNDS:-3}
 work=$(bg_workdir)
 cluster="$work/cluster"
-port=${BENCH_PORT:-$(bg_free_port 55432)}
+port=${BENCH_PORT:-$(bg_free_port 54832)}
 trap 'bg_stop_cluster "$cluster"; rm -rf "$work"' EXIT
 cd "$work"
 bg_start_cluster "$cluster" "$port" "shared_buffers = '256MB'" "max_wal_size = '4GB'"

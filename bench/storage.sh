@@ -14,7 +14,7 @@ parents=${1:-100000}
 rounds=${BENCH_ROUNDS:-5}
 work=$(bg_workdir)
 cluster="$work/cluster"
-port=${BENCH_PORT:-$(bg_free_port 55442)}
+port=${BENCH_PORT:-$(bg_free_port 54842)}
 trap 'bg_stop_cluster "$cluster"; rm -rf "$work"' EXIT
 cd "$work"  # the postgres user runs the clients from here
 bg_start_cluster "$cluster" "$port" "shared_buffers = '256MB'" "max_wal_size = '4GB'" \
