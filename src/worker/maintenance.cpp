@@ -198,7 +198,8 @@ std::string finish_round(const RoundCounts& counts) {
     if (counts.expired_backups + counts.released_leases + counts.failed_leases +
             counts.orphans_quarantined + counts.quarantined_deleted + counts.orphans_not_removed +
             counts.missing_files + counts.unreadable_files + counts.detached_backups +
-            counts.files_found_again + counts.purged_batches + static_cast<std::int64_t>(counts.failed_steps.size()) >
+            counts.files_found_again + counts.purged_batches +
+            static_cast<std::int64_t>(counts.failed_steps.size()) >
         0)
         pg::pg_call(
             [&] { ereport(LOG, (errmsg("pg_batchguard maintenance: %s", summary.c_str()))); });
