@@ -61,6 +61,14 @@ SELECT expires_at IS NOT NULL AS extended
 SELECT legal_hold FROM batchguard.hold_backup(:'sp_backup');
 SELECT legal_hold FROM batchguard.hold_backup(:'sp_backup', false);
 SELECT batchguard.delete_backup(:'sp_backup');
+-- file storage: a backup made as a file, moved into the database; nothing to re-attach
+SET batchguard.backup_storage = 'file';
+SELECT backup_id AS sp_file FROM batchguard.export_backup('sp_doc', '{1}', label => 'sp-file') \gset
+RESET batchguard.backup_storage;
+SELECT batchguard.move_backups_to_database(ARRAY[:'sp_file']::pg_catalog.uuid[]) AS moved;
+SELECT storage, status FROM batchguard.get_backup(:'sp_file');
+SELECT batchguard.attach_backup_files() AS attached;
+SELECT batchguard.delete_backup(:'sp_file');
 SELECT * FROM batchguard.delete_preview('sp_doc', '{2}') ORDER BY 1, 2;
 SELECT (r OPERATOR(pg_catalog.->) 'backup') OPERATOR(pg_catalog.->>) 'backup_id' AS deleted_backup,
        r OPERATOR(pg_catalog.->) 'deleted' AS deleted
