@@ -34,8 +34,10 @@ const char* base_directory() { return pg::backup_directory(); }
                             ? sqlstate::kInsufficientPrivilege
                         : err == ENOSPC ? sqlstate::kDiskFull
                                         : sqlstate::kIoError;
-    throw Error(state, "could not " + what + " \"" + path + "\": " + std::strerror(err), {},
-                "Check batchguard.backup_directory and its permissions.");
+    throw Error(
+        state,
+        "could not " + what + " \"" + pg::path_for_message(path) + "\": " + std::strerror(err), {},
+        "Check batchguard.backup_directory and its permissions.");
 }
 
 // fsync of a file or directory; failures are logged (a lost rename or marker is found
@@ -149,13 +151,7 @@ std::string folder_path(const std::string& folder) {
 }
 
 std::string installation_token(pg::SpiSession& spi) {
-    const bool has_token = pg::pg_call([] {
-        const Oid schema = get_namespace_oid("batchguard", true);
-        const Oid relation =
-            OidIsValid(schema) ? get_relname_relid("installation", schema) : InvalidOid;
-        return OidIsValid(relation) && get_attnum(relation, "token") != InvalidAttrNumber;
-    });
-    if (!has_token) return {};
+    if (!pg::extension_column_exists("installation", "token")) return {};
     static pg::Statement token_sql{
         "SELECT token::pg_catalog.text FROM batchguard.installation ORDER BY installed_xid LIMIT 1",
         {}};
@@ -235,9 +231,10 @@ std::string FolderView::writable() {
     const Folder& second = folder(own);
     if (second.owner == FolderOwner::kUnreadable)
         file_error("read the owner of backup folder", second.path, second.error);
-    throw Error(sqlstate::kObjectNotInPrerequisiteState,
-                "backup folder \"" + second.path + "\" belongs to another server", {},
-                "Give each cluster its own batchguard.backup_directory.");
+    throw Error(
+        sqlstate::kObjectNotInPrerequisiteState,
+        "backup folder \"" + pg::path_for_message(second.path) + "\" belongs to another server", {},
+        "Give each cluster its own batchguard.backup_directory.");
 }
 
 std::vector<std::string> FolderView::database_folders() {

@@ -119,22 +119,29 @@ BackupRecord file_record(std::string backup_id, std::uint64_t xid, std::string o
     return r;
 }
 
-void log_status_change(const BackupRecord& r, const char* status, const std::string& detail) {
+void log_status_change(const BackupRecord& r, const char* status, const AvailabilityCheck& check) {
+    const std::string& detail = check.detail;
+    // The server log gets the whole path, the caller (maybe an ordinary role) the shown one.
+    const std::string& detail_log = check.detail_log.empty() ? detail : check.detail_log;
     pg::pg_call([&] {
         if (strcmp(status, "missing") == 0)
-            ereport(WARNING,
-                    (errmsg("pg_batchguard: the file of backup %s (owner %s) is missing",
-                            r.backup_id.c_str(), r.owner.c_str()),
-                     errdetail("%s The row is now marked status 'missing'.", detail.c_str()),
-                     errhint("Restore the file from a file-level copy (the next round finds it "
-                             "again), or delete the backup with delete_backup().")));
+            ereport(
+                WARNING,
+                (errmsg("pg_batchguard: the file of backup %s (owner %s) is missing",
+                        r.backup_id.c_str(), r.owner.c_str()),
+                 errdetail("%s The row is now marked status 'missing'.", detail.c_str()),
+                 errdetail_log("%s The row is now marked status 'missing'.", detail_log.c_str()),
+                 errhint("Restore the file from a file-level copy (the next round finds it "
+                         "again), or delete the backup with delete_backup().")));
         else if (strcmp(status, "unreadable") == 0)
-            ereport(WARNING,
-                    (errmsg("pg_batchguard: the file of backup %s (owner %s) cannot be read",
-                            r.backup_id.c_str(), r.owner.c_str()),
-                     errdetail("%s The row is now marked status 'unreadable'.", detail.c_str()),
-                     errhint("Check the permissions of batchguard.backup_directory and its "
-                             "folders; the next round finds it again.")));
+            ereport(
+                WARNING,
+                (errmsg("pg_batchguard: the file of backup %s (owner %s) cannot be read",
+                        r.backup_id.c_str(), r.owner.c_str()),
+                 errdetail("%s The row is now marked status 'unreadable'.", detail.c_str()),
+                 errdetail_log("%s The row is now marked status 'unreadable'.", detail_log.c_str()),
+                 errhint("Check the permissions of batchguard.backup_directory and its "
+                         "folders; the next round finds it again.")));
         else if (strcmp(status, "detached") == 0)
             ereport(LOG, (errmsg("pg_batchguard: backup %s (owner %s) is detached from its file",
                                  r.backup_id.c_str(), r.owner.c_str()),
@@ -319,7 +326,7 @@ FileStatusCounts check_backup_files(pg::SpiSession& spi, const std::optional<std
                 if (c.status == "missing" || c.status == "unreadable") ++counts.found_again;
                 break;
         }
-        log_status_change(c.record, status, check.detail);
+        log_status_change(c.record, status, check);
     }
     return counts;
 }

@@ -302,11 +302,13 @@ AvailabilityCheck check_availability(const BackupRecord& record, FolderView& fol
     if (error == ENOENT) {
         out.availability = Availability::kMissing;
         out.detail = "Expected \"" + pg::path_for_message(record.path()) + "\".";
+        out.detail_log = "Expected \"" + record.path() + "\".";
     } else if (error != 0) {
         out.availability = Availability::kUnreadable;
         out.reason = error == EINVAL ? "it is not a regular file" : std::strerror(error);
         out.detail =
             "Opening \"" + pg::path_for_message(record.path()) + "\" failed: " + out.reason + ".";
+        out.detail_log = "Opening \"" + record.path() + "\" failed: " + out.reason + ".";
     }
     return out;
 }

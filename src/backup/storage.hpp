@@ -63,8 +63,9 @@ class BackupSource : public ByteSource {
 enum class Availability { kOk, kMissing, kUnreadable, kDetached };
 struct AvailabilityCheck {
     Availability availability = Availability::kOk;
-    std::string detail;  // why it is not ok
-    std::string reason;  // unreadable: the system's reason ("Permission denied")
+    std::string detail;      // why it is not ok (paths as path_for_message shows them)
+    std::string detail_log;  // the same with whole paths, for the server log
+    std::string reason;      // unreadable: the system's reason ("Permission denied")
 };
 AvailabilityCheck check_availability(const BackupRecord& record, pg::SpiSession& spi);
 // The same, with the folders' owners read once for many backups.

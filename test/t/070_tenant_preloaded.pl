@@ -21,6 +21,7 @@ shared_preload_libraries = 'pg_batchguard'
 batchguard.database_names = ''
 batchguard.cleanup_interval = 1
 batchguard.backup_directory = '$backups'
+batchguard.backup_storage = 'file'
 });
 $node->start;
 $node->safe_psql('postgres', q{
@@ -158,17 +159,26 @@ my $orphan_xid = $node->safe_psql('postgres', 'SELECT pg_current_xact_id()');
 $node->safe_psql('postgres', 'SELECT pg_current_xact_id()');
 my $orphan = "$folder/00000000-0000-4000-8000-000000000001-$orphan_xid.jsonl.zst";
 
-# --- Medium 6: each step commits on its own. With the folder unreadable, the orphan
-# sweep and the missing-file check fail, yet expired leases are released, expired backups
-# removed and finished batches purged in the same rounds.
+# --- Medium 6: each step commits on its own. With the folder unreadable, the file-status
+# step would mark 'kept' unreadable (an unreadable folder fails no step: its backups are
+# 'unreadable'); a trigger refuses that update, so the step fails, yet expired leases are
+# released, expired backups removed and finished batches purged in the same rounds.
+$node->safe_psql('postgres', q{
+CREATE FUNCTION public.refuse_status_change() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'status change refused by the test';
+END $$;
+CREATE TRIGGER refuse_unreadable BEFORE UPDATE ON batchguard.backups FOR EACH ROW
+    WHEN (NEW.status OPERATOR(pg_catalog.=) 'unreadable') EXECUTE FUNCTION public.refuse_status_change();
+});
 chmod 0000, $folder or die "chmod: $!";
 # CALL batchguard.maintain() (what pg_cron schedules) does the same within one call.
 my ($maintain_ret, $maintain_out, $maintain_err) = $node->psql('postgres', 'CALL batchguard.maintain()');
-is($maintain_ret, 0, 'maintain() completes with the folder unreadable');
-like($maintain_err, qr/step "orphan sweep" failed: could not open backup directory/,
+is($maintain_ret, 0, 'maintain() completes with a failing step');
+like($maintain_err, qr/step "missing files" failed: status change refused by the test/,
     '... warning of the failed step');
-like($maintain_out, qr/"failed_steps": \["orphan sweep", "missing files"\]/,
-    '... naming the failed steps in its summary');
+like($maintain_out, qr/"failed_steps": \["missing files"\]/,
+    '... naming the failed step in its summary');
 like($maintain_out, qr/"expired_backups": 1/, '... and its other steps ran');
 my $log_offset = -s $node->logfile;
 $node->safe_psql('postgres', q{
@@ -179,10 +189,11 @@ ok($node->poll_query_until('postgres', q{
 SELECT (SELECT count(*) FROM batchguard.batch_items i JOIN batchguard.batches b USING (batch_id)
          WHERE b.job_id = 'leased' AND i.status = 'pending') = 2
    AND NOT EXISTS (SELECT FROM batchguard.batches WHERE job_id = 'done')}),
-    'with the folder unreadable, the worker still releases leases and purges finished batches');
-like(slurp_file($node->logfile, $log_offset), qr/could not open backup directory/,
+    'with a step failing, the worker still releases leases and purges finished batches');
+like(slurp_file($node->logfile, $log_offset), qr/status change refused by the test/,
     'the failing step is logged');
 chmod 0700, $folder or die "chmod: $!";
+$node->safe_psql('postgres', 'DROP TRIGGER refuse_unreadable ON batchguard.backups; DROP FUNCTION public.refuse_status_change()');
 
 # the rest of the steps once the folder is readable again
 open(my $fh, '>', $orphan) or die "open: $!";
@@ -198,6 +209,8 @@ ok($node->poll_query_until('postgres',
 my $deadline = time + $PostgreSQL::Test::Utils::timeout_default;
 sleep 1 while -e $orphan && time < $deadline;
 ok(!-e $orphan, 'the orphan is swept');
+(my $orphan_name = $orphan) =~ s{.*/}{};
+ok(-f "$folder/quarantine/$orphan_name", '... into the quarantine of its folder');
 
 my $log = slurp_file($node->logfile);
 unlike($log, qr/WARNING:  look-alike/, 'the worker never ran a look-alike object');
