@@ -42,7 +42,8 @@ system('cc', '-shared', '-fPIC', '-o', "$tmp/failing_fsync.so", "$tmp/failing_fs
 
 my $node = PostgreSQL::Test::Cluster->new('fsync');
 $node->init;
-$node->append_conf('postgresql.conf', "fsync = on\n");
+# file storage: the backups this test makes are files (the default stores them in the database)
+$node->append_conf('postgresql.conf', "fsync = on\nbatchguard.backup_storage = 'file'\n");
 {
     local $ENV{LD_PRELOAD} = "$tmp/failing_fsync.so";
     $node->start;
