@@ -12,7 +12,7 @@ UPDATE batchguard.backups AS b
  WHERE b.legal_hold AND h.backup_id OPERATOR(pg_catalog.=) b.backup_id;
 UPDATE batchguard.backups SET legal_hold_by = 'owner' WHERE legal_hold AND legal_hold_by IS NULL;
 
--- Storage (issue 14): where a backup's bytes live, the statuses of file backups, the
+-- Storage: where a backup's bytes live, the statuses of file backups, the
 -- in-database chunks, and the two functions for files (attach after a restore, move into
 -- the database). Backups made by 1.0 are files in <backup_directory>/<database oid>/,
 -- written by this cluster: they stay there and keep working.

@@ -13,7 +13,7 @@ COMMENT ON PROCEDURE batchguard.maintain(jsonb) IS
     'One maintenance round like run_maintenance(), each step committed on its own (CALL it '
     'outside a transaction block, e.g. from pg_cron); a failing step is rolled back and named';
 
--- Storage (issue 14): the installation's token, which names it in the owner marker of its
+-- Storage: the installation's token, which names it in the owner marker of its
 -- backup folders (pg_upgrade carries it, pg_dump does not); run_maintenance's comment.
 ALTER TABLE batchguard.installation
     ADD COLUMN token uuid NOT NULL DEFAULT pg_catalog.gen_random_uuid();
