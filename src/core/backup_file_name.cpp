@@ -6,9 +6,10 @@ namespace {
 
 constexpr std::string_view kSuffix = ".jsonl.zst";
 
+}  // namespace
+
 bool is_lower_hex(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); }
 
-// Decimal without a leading zero (except "0" itself) that fits in `max`.
 std::optional<std::uint64_t> parse_decimal(std::string_view digits, std::uint64_t max) {
     if (digits.empty() || digits.size() > 20) return std::nullopt;
     if (digits.size() > 1 && digits[0] == '0') return std::nullopt;
@@ -22,7 +23,7 @@ std::optional<std::uint64_t> parse_decimal(std::string_view digits, std::uint64_
     return value;
 }
 
-bool is_uuid(std::string_view s) {
+bool is_lowercase_uuid(std::string_view s) {
     if (s.size() != 36) return false;
     for (std::size_t i = 0; i < s.size(); ++i) {
         const bool dash = i == 8 || i == 13 || i == 18 || i == 23;
@@ -31,12 +32,10 @@ bool is_uuid(std::string_view s) {
     return true;
 }
 
-}  // namespace
-
 std::optional<BackupFileName> parse_backup_file_name(std::string_view name) {
     if (name.size() <= 37 + kSuffix.size() || !name.ends_with(kSuffix)) return std::nullopt;
     const std::string_view id = name.substr(0, 36);
-    if (!is_uuid(id) || name[36] != '-') return std::nullopt;
+    if (!is_lowercase_uuid(id) || name[36] != '-') return std::nullopt;
     const std::string_view digits = name.substr(37, name.size() - 37 - kSuffix.size());
     const std::optional<std::uint64_t> xid = parse_decimal(digits, UINT64_MAX);
     if (!xid) return std::nullopt;

@@ -1,34 +1,12 @@
 #include "core/backup_folders.hpp"
 
+#include "core/backup_file_name.hpp"
+
 #include <map>
 
 namespace batchguard {
 
 namespace {
-
-// Decimal digits without a leading zero (except "0") that fit in `max`.
-std::optional<std::uint64_t> decimal(std::string_view digits, std::uint64_t max) {
-    if (digits.empty() || digits.size() > 20 || (digits.size() > 1 && digits[0] == '0'))
-        return std::nullopt;
-    std::uint64_t value = 0;
-    for (char c : digits) {
-        if (c < '0' || c > '9') return std::nullopt;
-        const std::uint64_t d = static_cast<std::uint64_t>(c - '0');
-        if (value > (max - d) / 10) return std::nullopt;
-        value = value * 10 + d;
-    }
-    return value;
-}
-
-bool is_uuid(std::string_view s) {
-    if (s.size() != 36) return false;
-    for (std::size_t i = 0; i < s.size(); ++i) {
-        const char c = s[i];
-        const bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-        if (dash ? c != '-' : !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
-    }
-    return true;
-}
 
 // "key value" lines after a first line naming the record; unknown keys are ignored, a
 // repeated key or a malformed line makes the record invalid.
@@ -65,17 +43,17 @@ constexpr std::string_view kInstanceKind = "pg_batchguard server instance";
 bool is_instance_id(std::string_view s) {
     if (s.size() != 16) return false;
     for (char c : s)
-        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+        if (!is_lower_hex(c)) return false;
     return true;
 }
 
 std::optional<BackupFolderName> parse_backup_folder_name(std::string_view name) {
     const std::size_t dash = name.find('-');
     const std::string_view digits = name.substr(0, dash);
-    const std::optional<std::uint64_t> oid = decimal(digits, UINT32_MAX);
-    if (!oid || *oid == 0) return std::nullopt;
+    const std::optional<std::uint32_t> oid = parse_database_folder_name(digits);
+    if (!oid) return std::nullopt;
     BackupFolderName out;
-    out.database = static_cast<std::uint32_t>(*oid);
+    out.database = *oid;
     if (dash != std::string_view::npos) {
         const std::string_view instance = name.substr(dash + 1);
         if (!is_instance_id(instance)) return std::nullopt;
@@ -99,7 +77,8 @@ std::optional<DroppedFolderName> parse_dropped_folder_name(std::string_view name
     if (at == std::string_view::npos) return std::nullopt;
     const std::string_view folder = name.substr(0, at);
     if (!parse_backup_folder_name(folder)) return std::nullopt;
-    const std::optional<std::uint64_t> when = decimal(name.substr(at + kInfix.size()), INT64_MAX);
+    const std::optional<std::uint64_t> when =
+        parse_decimal(name.substr(at + kInfix.size()), INT64_MAX);
     if (!when) return std::nullopt;
     return DroppedFolderName{std::string(folder), static_cast<std::int64_t>(*when)};
 }
@@ -132,13 +111,13 @@ std::optional<FolderMarker> parse_folder_marker(std::string_view text) {
     const auto token = get("token");
     if (!instance || !system || !database || !token || !is_instance_id(*instance))
         return std::nullopt;
-    if (!token->empty() && !is_uuid(*token)) return std::nullopt;
-    const auto system_value = decimal(*system, UINT64_MAX);
-    const auto database_value = decimal(*database, UINT32_MAX);
+    if (!token->empty() && !is_lowercase_uuid(*token)) return std::nullopt;
+    const auto system_value = parse_decimal(*system, UINT64_MAX);
+    const auto database_value = parse_decimal(*database, UINT32_MAX);
     if (!system_value || !database_value || *database_value == 0) return std::nullopt;
     std::uint64_t previous_value = 0;
     if (const auto previous = get("previous_system_identifier")) {
-        const auto parsed = decimal(*previous, UINT64_MAX);
+        const auto parsed = parse_decimal(*previous, UINT64_MAX);
         if (!parsed) return std::nullopt;
         previous_value = *parsed;
     }
@@ -164,9 +143,9 @@ std::optional<InstanceRecord> parse_instance_record(std::string_view text) {
     const std::string_view dir = directory->second;
     const std::size_t colon = dir.find(':');
     if (colon == std::string_view::npos) return std::nullopt;
-    const auto system_value = decimal(system->second, UINT64_MAX);
-    const auto device = decimal(dir.substr(0, colon), UINT64_MAX);
-    const auto inode = decimal(dir.substr(colon + 1), UINT64_MAX);
+    const auto system_value = parse_decimal(system->second, UINT64_MAX);
+    const auto device = parse_decimal(dir.substr(0, colon), UINT64_MAX);
+    const auto inode = parse_decimal(dir.substr(colon + 1), UINT64_MAX);
     if (!system_value || !device || !inode) return std::nullopt;
     return InstanceRecord{instance->second, *system_value, *device, *inode};
 }
