@@ -18,6 +18,7 @@
 #include "core/error.hpp"
 #include "core/json.hpp"
 #include "core/zstd_stream.hpp"
+#include "support/xor_hasher.hpp"
 
 #include <zstd.h>
 
@@ -36,18 +37,6 @@ extern "C" size_t LLVMFuzzerMutate(std::uint8_t* data, size_t size, size_t max_s
 namespace {
 
 using batchguard::JsonValue;
-
-// The same one-byte digest in the mutator (which writes trailers) and in the reader.
-class XorHasher : public batchguard::Hasher {
-  public:
-    void update(const void* data, std::size_t size) override {
-        for (std::size_t i = 0; i < size; ++i) h_ ^= static_cast<const unsigned char*>(data)[i];
-    }
-    std::string finish_hex() override { return batchguard::to_hex(&h_, 1); }
-
-  private:
-    unsigned char h_ = 0;
-};
 
 bool valid_utf8(std::string_view s) {
     for (std::size_t i = 0; i < s.size();) {

@@ -2,22 +2,10 @@
 // body checksum) on an arbitrary decompressed stream.
 #include "core/backup_format.hpp"
 #include "core/error.hpp"
+#include "support/xor_hasher.hpp"
 
 #include <cstdint>
 #include <string>
-
-namespace {
-class XorHasher : public batchguard::Hasher {
-  public:
-    void update(const void* data, std::size_t size) override {
-        for (std::size_t i = 0; i < size; ++i) h_ ^= static_cast<const unsigned char*>(data)[i];
-    }
-    std::string finish_hex() override { return batchguard::to_hex(&h_, 1); }
-
-  private:
-    unsigned char h_ = 0;
-};
-}  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     const std::string_view input(reinterpret_cast<const char*>(data), size);
