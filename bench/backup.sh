@@ -18,7 +18,9 @@ cluster="$work/cluster"
 port=${BENCH_PORT:-$(bg_free_port 54832)}
 trap 'bg_stop_cluster "$cluster"; rm -rf "$work"' EXIT
 cd "$work"  # the postgres user runs the clients from here
-bg_start_cluster "$cluster" "$port" "shared_buffers = '256MB'" "max_wal_size = '4GB'"
+# Its figures are file storage's (bench/storage.sh compares the two storages).
+bg_start_cluster "$cluster" "$port" "shared_buffers = '256MB'" "max_wal_size = '4GB'" \
+    "batchguard.backup_storage = 'file'"
 psql() { bg_as_postgres "$BG_PGBIN/psql" -h "$cluster" -p "$port" -X -v ON_ERROR_STOP=1 -d postgres "$@"; }
 now_ms() { date +%s%3N; }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
