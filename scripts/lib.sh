@@ -8,6 +8,7 @@ BG_PACKAGES=(
     libgtest-dev googletest
     libipc-run-perl
     python3 python3-psycopg
+    locales-all
     clang libclang-rt-14-dev clang-format-14
 )
 BG_PGBIN=${BG_PGBIN:-/usr/lib/postgresql/15/bin}
