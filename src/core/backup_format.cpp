@@ -153,6 +153,11 @@ std::string header_line(const BackupHeader& h) {
         key(out, "key");
         string_array(out, t.key_columns);
         out += ",";
+        if (h.version >= 2) {
+            key(out, "owner");
+            append_json_string(out, t.owner);
+            out += ",";
+        }
         key(out, "references");
         out += "[";
         for (std::size_t r = 0; r < t.references.size(); ++r) {
@@ -218,7 +223,7 @@ RowLine parse_row_line(std::string_view line) {
     static constexpr const char* kWhat = "backup row line";
     JsonParser p(line, kWhat);
     RowLine result;
-    bool have_table = false, have_row = false, have_parent = false;
+    bool have_table = false, have_row = false, have_parent = false, have_changed = false;
     p.ws();
     p.expect('{');
     for (;;) {
@@ -279,6 +284,27 @@ RowLine parse_row_line(std::string_view line) {
                 result.parent_table = std::move(parent_table);
                 result.parent_key = std::move(parent_key);
             }
+        } else if (key == "changed" && !have_changed) {
+            have_changed = true;
+            static constexpr const char* kChangedShape = "\"changed\" must be an array of strings";
+            std::vector<std::string> columns;
+            p.expect('[');
+            p.ws();
+            if (p.peek() == ']') p.fail(kChangedShape);
+            for (;;) {
+                p.ws();
+                if (p.peek() != '"') p.fail(kChangedShape);
+                columns.emplace_back();
+                p.string(&columns.back());
+                p.ws();
+                if (p.peek() == ',') {
+                    p.expect(',');
+                    continue;
+                }
+                p.expect(']');
+                break;
+            }
+            result.changed = std::move(columns);
         } else {
             p.fail("unexpected or repeated key \"" + key + "\"");
         }
@@ -308,16 +334,22 @@ RowLineFormat::RowLineFormat(std::string_view table, const std::string* parent_t
 }
 
 void RowLineFormat::append(std::string& out, std::string_view row_json,
-                           const std::string_view* parent_key) const {
+                           const std::string_view* parent_key,
+                           const std::string* changed_json) const {
     out += prefix_;
     out += row_json;
     if (parent_key == nullptr || parent_prefix_.empty()) {
-        out += ",\"parent\":null}\n";
-        return;
+        out += ",\"parent\":null";
+    } else {
+        out += parent_prefix_;
+        append_json_string(out, *parent_key);
+        out += "}";
     }
-    out += parent_prefix_;
-    append_json_string(out, *parent_key);
-    out += "}}\n";
+    if (changed_json != nullptr) {
+        out += ",\"changed\":";
+        out += *changed_json;
+    }
+    out += "}\n";
 }
 
 BackupHeader parse_header_line(std::string_view line) {
@@ -329,10 +361,11 @@ BackupHeader parse_header_line(std::string_view line) {
     BackupHeader h;
     h.version = static_cast<int>(
         to_int64(member(v, "version", JsonValue::Kind::kNumber, kHeader), kHeader, "version"));
-    if (h.version != kBackupFormatVersion)
+    if (h.version < kOldestBackupFormatVersion || h.version > kBackupFormatVersion)
         throw Error(sqlstate::kBackupCorrupt, "unsupported backup format version",
                     "The file has version " + std::to_string(h.version) +
-                        "; this pg_batchguard reads version " +
+                        "; this pg_batchguard reads versions " +
+                        std::to_string(kOldestBackupFormatVersion) + " to " +
                         std::to_string(kBackupFormatVersion) + ".");
     h.backup_id = string_member(v, "backup_id", kHeader);
     h.owner = string_member(v, "owner", kHeader);
@@ -365,6 +398,7 @@ BackupHeader parse_header_line(std::string_view line) {
                 {string_member(c, "name", kHeader), string_member(c, "type", kHeader)});
         }
         table.key_columns = strings(member(t, "key", JsonValue::Kind::kArray, kHeader));
+        if (h.version >= 2) table.owner = string_member(t, "owner", kHeader);
         for (const JsonValue& r : member(t, "references", JsonValue::Kind::kArray, kHeader).items) {
             if (!r.is_object()) bad(kHeader, "a reference is not an object");
             BackupReference ref;
@@ -454,6 +488,8 @@ std::optional<RowLine> BackupStreamReader::next_row() {
         return std::nullopt;
     }
     RowLine row = parse_row_line(*line);
+    if (row.changed && header_->version < 2)
+        bad("backup row line", "\"changed\" needs format version 2");
     const auto found = table_index_.find(row.table);
     if (found == table_index_.end())
         bad("backup row line", "table \"" + row.table + "\" is not listed in the header");

@@ -19,7 +19,11 @@
 namespace batchguard {
 
 inline constexpr std::string_view kBackupFormatName = "pg_batchguard backup";
-inline constexpr int kBackupFormatVersion = 1;
+// 2: values are the text of their type's output function (JSON strings, SQL NULL as
+// null), tables record their owner, rows a delete changed name the changed columns.
+// 1 (pg_batchguard 1.0): values as row_to_json rendered them. Both are read.
+inline constexpr int kBackupFormatVersion = 2;
+inline constexpr int kOldestBackupFormatVersion = 1;
 
 struct BackupColumn {
     std::string name;
@@ -39,6 +43,7 @@ struct BackupTable {
     std::vector<BackupColumn> columns;
     std::vector<std::string> key_columns;     // its primary key (may be empty)
     std::vector<BackupReference> references;  // empty for the source table
+    std::string owner;                        // the table's owner when exported (format 2)
 };
 
 struct BackupHeader {
@@ -75,6 +80,9 @@ struct RowLine {
     std::string_view row;  // the row object's JSON text, a view into the line
     std::optional<std::string> parent_table;
     std::optional<std::string> parent_key;
+    // Format 2: the columns a delete changed (SET NULL / SET DEFAULT); absent for a row
+    // it removed.
+    std::optional<std::vector<std::string>> changed;
 };
 
 // Splits a row line into its parts; the row object is matched, not parsed (jsonb_in or
@@ -90,8 +98,10 @@ void append_row_line(std::string& out, std::string_view table, std::string_view 
 class RowLineFormat {
   public:
     RowLineFormat(std::string_view table, const std::string* parent_table);
-    void append(std::string& out, std::string_view row_json,
-                const std::string_view* parent_key) const;
+    // changed_json: the JSON array of the columns a delete changed, or null for a row it
+    // removed (format 2).
+    void append(std::string& out, std::string_view row_json, const std::string_view* parent_key,
+                const std::string* changed_json = nullptr) const;
 
   private:
     std::string prefix_;         // {"table":T,"row":

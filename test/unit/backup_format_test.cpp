@@ -288,14 +288,55 @@ TEST(BackupHeader, RoundTrips) {
 
 TEST(BackupHeader, RejectsOtherFormatsAndVersions) {
     std::string line = header_line(sample_header());
-    std::string v2 = line;
-    v2.replace(v2.find("\"version\":1"), 11, "\"version\":2");
-    EXPECT_EQ(error_of([&] { parse_header_line(v2); }), "PB103: unsupported backup format version");
+    std::string v3 = line;
+    v3.replace(v3.find("\"version\":2"), 11, "\"version\":3");
+    EXPECT_EQ(error_of([&] { parse_header_line(v3); }), "PB103: unsupported backup format version");
+    std::string v0 = line;
+    v0.replace(v0.find("\"version\":2"), 11, "\"version\":0");
+    EXPECT_EQ(error_of([&] { parse_header_line(v0); }), "PB103: unsupported backup format version");
     EXPECT_EQ(error_of([] { parse_header_line(R"({"format":"other"})"); }),
               "PB103: invalid backup header");
     std::string no_owner = line;
     no_owner.replace(no_owner.find("\"owner\""), 7, "\"ownr\"");
     EXPECT_EQ(error_of([&] { parse_header_line(no_owner); }), "PB103: invalid backup header");
+}
+
+// Format 2 records each table's owner; format 1 (1.0's files, some on legal hold) has none
+// and stays readable.
+TEST(BackupHeader, Format2RecordsTableOwnersAndFormat1StaysReadable) {
+    BackupHeader h = sample_header();
+    for (BackupTable& t : h.tables) t.owner = "carol";
+    const BackupHeader back = parse_header_line(header_line(h));
+    EXPECT_EQ(back.version, 2);
+    for (const BackupTable& t : back.tables) EXPECT_EQ(t.owner, "carol");
+    h.version = 1;
+    const std::string v1 = header_line(h);
+    EXPECT_EQ(v1.find("\"owner\":\"carol\""), std::string::npos);
+    const BackupHeader old = parse_header_line(v1);
+    EXPECT_EQ(old.version, 1);
+    for (const BackupTable& t : old.tables) EXPECT_EQ(t.owner, "");
+    std::string missing = header_line(back);
+    missing.replace(missing.find("\"owner\":\"carol\""), 15, "\"ownr\":\"carol\"");
+    EXPECT_EQ(error_of([&] { parse_header_line(missing); }), "PB103: invalid backup header");
+}
+
+// A row a delete changed (SET NULL / SET DEFAULT) names the columns; a removed row does not.
+TEST(RowLine, ChangedColumns) {
+    RowLineFormat format("public.t", nullptr);
+    std::string out;
+    const std::string changed = R"(["a","b c"])";
+    format.append(out, R"({"a":null})", nullptr, &changed);
+    EXPECT_EQ(out, R"({"table":"public.t","row":{"a":null},"parent":null,"changed":["a","b c"]})"
+                   "\n");
+    const RowLine row = parse_row_line(out.substr(0, out.size() - 1));
+    ASSERT_TRUE(row.changed.has_value());
+    EXPECT_EQ(*row.changed, (std::vector<std::string>{"a", "b c"}));
+    EXPECT_FALSE(parse_row_line(R"({"table":"t","row":{},"parent":null})").changed.has_value());
+    for (const char* bad :
+         {R"({"table":"t","row":{},"changed":[]})", R"({"table":"t","row":{},"changed":[1]})",
+          R"({"table":"t","row":{},"changed":"a"})",
+          R"({"table":"t","row":{},"changed":["a"],"changed":["b"]})"})
+        EXPECT_EQ(error_of([&] { parse_row_line(bad); }).substr(0, 6), "PB103:") << bad;
 }
 
 TEST(BackupTrailer, RoundTrips) {
