@@ -66,14 +66,24 @@ SELECT array_agg(id || ':' || owner ORDER BY id) AS convs,
        (SELECT array_agg(id ORDER BY id) FROM ds_turn) AS turns FROM ds_conv;
 SELECT owner, actor, action FROM batchguard.audit WHERE audit_id > :audit_start ORDER BY audit_id;
 
--- a table the delete reaches has row security for the caller: refused, one error
+-- a table the delete reaches has row security for the caller that hides none of the rows
+-- the cascade removes: backed up and deleted (rolled back here)...
 ALTER TABLE ds_turn ENABLE ROW LEVEL SECURITY;
 CREATE POLICY all_turns ON ds_turn USING (true);
+SET ROLE regress_dl_alice;
+BEGIN;
+SELECT pg_temp.error_of($$SELECT batchguard.delete_with_backup('ds_conv', '{1}')$$);
+ROLLBACK;
+-- ... one that hides some: the cascade removes rows the backup lacks, so the delete
+-- raises after comparing the transaction's row counters, and nothing is deleted
+RESET ROLE;
+DROP POLICY all_turns ON ds_turn;
+CREATE POLICY some_turns ON ds_turn USING (id <> 11);
 SET ROLE regress_dl_alice;
 SELECT pg_temp.error_of($$SELECT batchguard.delete_with_backup('ds_conv', '{1}')$$);
 RESET ROLE;
 ALTER TABLE ds_turn DISABLE ROW LEVEL SECURITY;
--- ... or is not readable by the caller: the same error
+-- ... a table the delete reaches that the caller cannot read: refused up front
 REVOKE SELECT ON ds_turn FROM regress_dl_alice;
 SET ROLE regress_dl_alice;
 SELECT pg_temp.error_of($$SELECT batchguard.delete_with_backup('ds_conv', '{1}')$$);

@@ -1,7 +1,7 @@
 // delete_preview and delete_with_backup (see docs/api.md, "Backups").
 #include "backup/dynamic_sql.hpp"
 #include "backup/export.hpp"
-#include "backup/graph.hpp"
+#include "backup/row_plan.hpp"
 #include "backup/store.hpp"
 #include "core/error.hpp"
 #include "core/json.hpp"
@@ -16,6 +16,8 @@ extern "C" {
 #include "utils/tuplestore.h"
 }
 
+#include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -23,11 +25,6 @@ using namespace batchguard;
 using namespace batchguard::backup;
 
 namespace {
-
-pg::Statement privileges_of_caller{
-    "SELECT pg_catalog.row_security_active($1), pg_catalog.has_table_privilege($1, 'SELECT'),"
-    "       pg_catalog.has_any_column_privilege($1, 'UPDATE')",
-    {OIDOID}};
 
 pg::Statement result_sql{
     "SELECT pg_catalog.jsonb_build_object('backup', pg_catalog.to_jsonb(b), 'deleted', $2,"
@@ -49,59 +46,55 @@ Oid source_arg(FunctionCallInfo fcinfo) {
     return PG_GETARG_OID(0);
 }
 
-// Foreign-key actions run as the referencing table's owner and bypass row security: a
-// backup taken with the caller's privileges could miss rows the delete removes. Table
-// names are in the catalog for everyone: naming the table reveals no row.
-void require_fully_visible(pg::SpiSession& spi, const BackupGraph& graph) {
-    for (std::size_t i = 1; i < graph.tables().size(); ++i) {
-        pg::Rows r = spi.execute(privileges_of_caller,
-                                 {pg::Arg::of(ObjectIdGetDatum(graph.tables()[i].relid))});
-        const bool row_security = r.boolean(0, 1).value_or(true);
-        if (row_security || !r.boolean(0, 2).value_or(false))
-            throw Error(sqlstate::kInsufficientPrivilege,
-                        "delete_with_backup cannot back up every row this delete would reach",
-                        "Table " + graph.tables()[i].name +
-                            ", which the delete reaches through a foreign key, " +
-                            (row_security ? "has row security active for you."
-                                          : "is not readable by you (no SELECT privilege)."),
-                        "Foreign-key actions bypass row security, so a backup made with your "
-                        "privileges could miss rows: delete as a role that reads every row of "
-                        "the referencing tables.");
-    }
+pg::Statement xact_counters{
+    "SELECT r, pg_catalog.pg_stat_get_xact_tuples_deleted(r),"
+    "       pg_catalog.pg_stat_get_xact_tuples_updated(r)"
+    "  FROM pg_catalog.unnest($1::pg_catalog.oid[]) r",
+    {OIDARRAYOID}};
+
+struct Counters {
+    std::int64_t deleted = 0, updated = 0;
+};
+
+// This transaction's own row counters of every relation the plan touches (each leaf
+// partition on its own): what the DELETE really did.
+std::map<Oid, Counters> read_counters(const RowPlan& plan) {
+    std::vector<Datum> oids;
+    for (const auto& [relation, expected] : plan.expected())
+        oids.push_back(ObjectIdGetDatum(relation));
+    const Datum array = pg::pg_call([&] {
+        return PointerGetDatum(construct_array(oids.data(), static_cast<int>(oids.size()), OIDOID,
+                                               sizeof(Oid), true, TYPALIGN_INT));
+    });
+    std::map<Oid, Counters> out;
+    pg::SpiSession spi;
+    pg::Rows rows = spi.execute(xact_counters, {pg::Arg::of(array)});
+    for (std::uint64_t r = 0; r < rows.size(); ++r)
+        out[DatumGetObjectId(rows.datum(r, 1).value())] = {rows.int8(r, 2).value(),
+                                                           rows.int8(r, 3).value()};
+    return out;
 }
 
-// The statement's rows of one graph query, wrapped: count and JSON bytes, or row locks.
-std::string counting(const RowQuery& q) {
-    return "SELECT pg_catalog.count(*)::pg_catalog.int8,"
-           " coalesce(pg_catalog.sum(pg_catalog.octet_length(bg_q.r)), 0)::pg_catalog.int8"
-           " FROM (" +
-           q.sql + ") bg_q(r, k)";
-}
-
-std::string locking(const RowQuery& q) {
-    return "SELECT pg_catalog.count(*)::pg_catalog.int8 FROM (" + q.sql +
-           " FOR UPDATE OF bg_row) bg_q";
-}
-
-// The row locks are SELECT ... FOR UPDATE, which needs UPDATE on the table: PostgreSQL
-// only says "permission denied", so say why when that is the reason.
-// (Asked before the lock statement: nothing runs after a caught error but the re-raise.)
-pg::Rows lock_rows(pg::SpiSession& spi, const BackupGraph& graph, const RowQuery& q, Datum ids) {
-    const GraphTable& t = graph.tables()[q.table];
-    const bool updatable =
-        spi.execute(privileges_of_caller, {pg::Arg::of(ObjectIdGetDatum(t.relid))})
-            .boolean(0, 3)
-            .value_or(true);
-    try {
-        return run_dynamic(locking(q), {{TEXTARRAYOID, pg::Arg::of(ids)}}, false);
-    } catch (const pg::PgError& e) {
-        if (e.data()->sqlerrcode != ERRCODE_INSUFFICIENT_PRIVILEGE || updatable) throw;
-        throw Error(sqlstate::kInsufficientPrivilege,
-                    e.data()->message != nullptr ? e.data()->message : "permission denied",
-                    "delete_with_backup locks every row the delete reaches (SELECT ... FOR "
-                    "UPDATE) before it backs them up, which needs the UPDATE privilege on " +
-                        t.name + ".",
-                    "Grant UPDATE on " + t.name + ", or delete as a role that has it.");
+// Belt and braces: the DELETE removed exactly the rows backed up and changed only rows
+// whose old values are backed up; otherwise raise, and nothing is deleted.
+void compare_counters(const RowPlan& plan, const std::map<Oid, Counters>& before,
+                      const std::map<Oid, Counters>& after) {
+    for (const auto& [relation, expected] : plan.expected()) {
+        const Counters b = before.count(relation) ? before.at(relation) : Counters{};
+        const Counters a = after.count(relation) ? after.at(relation) : Counters{};
+        const std::int64_t deleted = a.deleted - b.deleted, updated = a.updated - b.updated;
+        if (deleted == expected.deleted && updated >= expected.updated_min &&
+            updated <= expected.updated_max)
+            continue;
+        throw Error(sqlstate::kObjectNotInPrerequisiteState,
+                    "the delete removed or changed rows of table " + plan.table_of(relation) +
+                        " that are not in its backup",
+                    "The delete removed " + std::to_string(deleted) + " and changed " +
+                        std::to_string(updated) + " rows of it; the backup holds " +
+                        std::to_string(expected.deleted) + " removed and " +
+                        std::to_string(expected.updated_min) + " changed rows.",
+                    "Row security hides rows from you that foreign-key actions reach, or a "
+                    "trigger changed rows of these tables. Nothing was deleted.");
     }
 }
 
@@ -139,14 +132,50 @@ BATCHGUARD_FUNCTION(batchguard_delete_preview) {
     };
     std::vector<Line> lines;
     {
-        pg::SpiSession spi(pg::SpiSession::Access::kReadOnly, pg::SpiSession::Identity::kAsCaller);
-        const BackupGraph graph = BackupGraph::build(spi, source, true, true, GraphMode::kPreview);
-        for (const GraphTable& t : graph.tables()) lines.push_back({t.name, t.action});
-        for (const RowQuery& q : graph.queries()) {
+        pg::SpiSession spi(pg::SpiSession::Access::kReadOnly, pg::SpiSession::Identity::kAsCaller,
+                           pg::SpiSession::SearchPath::kCallers);
+        const RowPlan plan = RowPlan::build(spi, source, ids, true, PlanMode::kPreview);
+        // The rows' size on disk, an estimate of what the backup holds.
+        auto bytes_of = [&](const PlanTable& t, const RowSet& set, const std::vector<int>& rows) {
+            std::int64_t total = 0;
+            for (Oid leaf : t.leaves) {
+                RowSet some;
+                for (int r : rows)
+                    if (set.rows[static_cast<std::size_t>(r)].relation == leaf)
+                        some.rows.push_back(set.rows[static_cast<std::size_t>(r)]);
+                if (some.rows.empty()) continue;
+                pg::Rows b = run_dynamic(
+                    "SELECT coalesce(pg_catalog.sum(pg_catalog.pg_column_size(bg_row.*)), 0)"
+                    "::pg_catalog.int8 FROM ONLY " +
+                        t.leaf_names.at(leaf) +
+                        " bg_row WHERE bg_row.ctid OPERATOR(pg_catalog.=) ANY ($1)",
+                    {{TIDARRAYOID, pg::Arg::of(RowPlan::tid_array(some, leaf, 0, true))}}, true);
+                total += b.int8(0, 1).value();
+            }
+            return total;
+        };
+        for (const PlanTable& t : plan.tables()) {
             pg::check_for_interrupts();
-            pg::Rows r = run_dynamic(counting(q), {{TEXTARRAYOID, pg::Arg::of(ids)}}, true);
-            lines[q.table].rows += r.int8(0, 1).value();
-            lines[q.table].bytes += r.int8(0, 2).value();
+            std::vector<int> all(t.deleted.size());
+            for (std::size_t i = 0; i < all.size(); ++i) all[i] = static_cast<int>(i);
+            if (!all.empty() || &t == &plan.tables().front())
+                lines.push_back({t.name, "delete", static_cast<std::int64_t>(all.size()),
+                                 bytes_of(t, t.deleted, all)});
+            std::vector<int> set_null, set_default;
+            for (std::size_t i = 0; i < t.changed.size(); ++i) {
+                bool nulls = false;
+                for (int e : t.changed_by[i])
+                    nulls = nulls || plan.edges()[static_cast<std::size_t>(e)].action == 'n';
+                (nulls ? set_null : set_default).push_back(static_cast<int>(i));
+            }
+            if (!set_null.empty())
+                lines.push_back({t.name, "set null", static_cast<std::int64_t>(set_null.size()),
+                                 bytes_of(t, t.changed, set_null)});
+            if (!set_default.empty())
+                lines.push_back({t.name, "set default",
+                                 static_cast<std::int64_t>(set_default.size()),
+                                 bytes_of(t, t.changed, set_default)});
+            if (t.blocking > 0) lines.push_back({t.name, "restrict", t.blocking, 0});
         }
     }
     pg::ResultRow row(rsinfo->setDesc);  // the installed OUT columns, by name
@@ -176,43 +205,63 @@ BATCHGUARD_FUNCTION(batchguard_delete_with_backup) {
     pg::pg_call([] { PreventCommandIfReadOnly("delete_with_backup()"); });
     const std::string owner = pg::current_owner();
 
-    // 1. Refuse what cannot be backed up faithfully; lock every row the delete reaches,
-    //    parents first, so that no referencing row can be added until commit.
-    std::string delete_sql;
-    std::int64_t selected = 0;  // source rows selected by ids (not reached through a tree)
+    // 1. What the DELETE does, row by row; every row it removes or changes is locked
+    //    (parents first), so none can change or be added under it until commit. Refuses
+    //    what cannot be backed up faithfully.
+    std::optional<RowPlan> plan;
     {
-        pg::SpiSession spi(pg::SpiSession::Access::kReadWrite, pg::SpiSession::Identity::kAsCaller);
-        const BackupGraph graph = BackupGraph::build(spi, source, true, true, GraphMode::kDelete);
-        require_fully_visible(spi, graph);
-        for (const RowQuery& q : graph.queries(true)) {
-            pg::check_for_interrupts();
-            pg::Rows locked = lock_rows(spi, graph, q, ids);
-            if (q.table == 0 && q.edge < 0) selected = locked.int8(0, 1).value();
-        }
-        delete_sql = graph.delete_sql();
+        pg::SpiSession spi(pg::SpiSession::Access::kReadWrite, pg::SpiSession::Identity::kAsCaller,
+                           pg::SpiSession::SearchPath::kCallers);
+        plan.emplace(RowPlan::build(spi, source, ids, true, PlanMode::kDelete));
     }
     // 2. Export what is locked, in a snapshot taken after the locks.
     ExportResult exported;
     {
         FreshSnapshot snapshot;
-        exported = export_backup(request);
+        exported = export_backup(request, &*plan);
     }
-    // 3. Exactly that DELETE. The rows are locked, so it removes what was exported; a
-    //    different count means a row appeared in between (a new id): refuse.
+    // 3. The DELETE of exactly the selected rows (by ctid: they are locked), under the
+    //    caller's search path for the caller's triggers; then compare what it did.
+    const std::map<Oid, Counters> before = read_counters(*plan);
     std::int64_t deleted = 0;
     {
-        pg::SpiSession spi(pg::SpiSession::Access::kReadWrite, pg::SpiSession::Identity::kAsCaller);
-        run_dynamic(delete_sql, {{TEXTARRAYOID, pg::Arg::of(ids)}}, false);
+        pg::SpiSession spi(pg::SpiSession::Access::kReadWrite, pg::SpiSession::Identity::kAsCaller,
+                           pg::SpiSession::SearchPath::kCallers);
+        const PlanTable& s = plan->tables().front();
+        if (!s.partitioned) {
+            run_dynamic(
+                "DELETE FROM ONLY " + s.name +
+                    " bg_row WHERE bg_row.ctid OPERATOR(pg_catalog.=) ANY ($1)",
+                {{TIDARRAYOID, pg::Arg::of(RowPlan::tid_array(s.deleted, s.relid, -1, false))}},
+                false);
+        } else {
+            std::vector<Datum> oids, tids;
+            for (const RowSet::Row& r : s.deleted.rows) {
+                if (r.via != -1) continue;
+                oids.push_back(ObjectIdGetDatum(r.relation));
+                tids.push_back(PointerGetDatum(&r.tid));
+            }
+            Datum oid_array = 0, tid_array = 0;
+            pg::pg_call([&] {
+                oid_array =
+                    PointerGetDatum(construct_array(oids.data(), static_cast<int>(oids.size()),
+                                                    OIDOID, sizeof(Oid), true, TYPALIGN_INT));
+                tid_array = PointerGetDatum(
+                    construct_array(tids.data(), static_cast<int>(tids.size()), TIDOID,
+                                    sizeof(ItemPointerData), false, TYPALIGN_SHORT));
+            });
+            run_dynamic(
+                "DELETE FROM " + s.name +
+                    " bg_row USING ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS "
+                    "bg_k(o, t)"
+                    " WHERE bg_row.tableoid OPERATOR(pg_catalog.=) bg_k.o"
+                    " AND bg_row.ctid OPERATOR(pg_catalog.=) bg_k.t",
+                {{OIDARRAYOID, pg::Arg::of(oid_array)}, {TIDARRAYOID, pg::Arg::of(tid_array)}},
+                false);
+        }
         deleted = static_cast<std::int64_t>(last_processed());
     }
-    if (deleted != selected)
-        throw Error(sqlstate::kObjectNotInPrerequisiteState,
-                    "the rows to delete changed while delete_with_backup ran",
-                    std::to_string(selected) +
-                        " rows of the source were locked and backed up; "
-                        "the delete removed " +
-                        std::to_string(deleted) + ".",
-                    "Retry: nothing was deleted.");
+    compare_counters(*plan, before, read_counters(*plan));
 
     std::string tables = "{";
     for (std::size_t i = 0; i < exported.row_counts.size(); ++i) {
@@ -220,7 +269,8 @@ BATCHGUARD_FUNCTION(batchguard_delete_with_backup) {
         append_json_string(tables, exported.row_counts[i].first);
         tables += ":{\"action\":";
         append_json_string(tables, exported.actions[i]);
-        tables += ",\"rows\":" + std::to_string(exported.row_counts[i].second) + "}";
+        tables += ",\"rows\":" + std::to_string(exported.row_counts[i].second) +
+                  ",\"changed\":" + std::to_string(exported.changed[i]) + "}";
     }
     tables += "}";
     Datum result = 0;

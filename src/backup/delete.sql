@@ -36,3 +36,15 @@ CREATE PROCEDURE batchguard.purge_with_backup(job_id text, source regclass, ids 
 COMMENT ON PROCEDURE batchguard.purge_with_backup(text, regclass, text[], integer, interval, boolean) IS
     'Deletes ids (or all_rows) of source in chunks, each backed up and deleted in its own '
     'transaction and checkpointed as an item of batch job_id; CALL it again to resume';
+
+-- 1.1: the typed values of a backup of format 2, parsed under the settings recorded in
+-- its header (restore_backup's INSERT then runs under the caller's own settings). The
+-- column definition list names what to return: bg_table int4 (the header's table index),
+-- bg_changed text[] (the columns a delete changed; NULL for a removed row), then
+-- t<table>_c<column> for each wanted column, typed as the target column's base type.
+CREATE FUNCTION batchguard._backup_values(backup_id uuid)
+    RETURNS SETOF record
+    LANGUAGE c VOLATILE STRICT PARALLEL UNSAFE
+    AS 'MODULE_PATHNAME', 'batchguard_backup_values';
+COMMENT ON FUNCTION batchguard._backup_values(uuid) IS
+    'Internal to restore_backup: the typed values of one of the caller''s backups';

@@ -1,6 +1,7 @@
 #include "backup/export.hpp"
 
-#include "backup/graph.hpp"
+#include "backup/row_plan.hpp"
+#include "pg/spi.hpp"
 #include "backup/progress.hpp"
 #include "backup/quota.hpp"
 #include "backup/settings_scope.hpp"
@@ -13,7 +14,6 @@
 #include "pg/datum.hpp"
 #include "pg/files.hpp"
 #include "pg/guard.hpp"
-#include "pg/memory.hpp"
 #include "pg/identity.hpp"
 #include "pg/settings.hpp"
 #include "pg/sha256.hpp"
@@ -26,6 +26,7 @@ extern "C" {
 #include "tcop/utility.h"
 }
 
+#include <algorithm>
 #include <exception>
 
 namespace batchguard::backup {
@@ -77,42 +78,138 @@ pg::Statement insert_sql_1_0{INSERT_COLUMNS ")" INSERT_VALUES ") RETURNING b", {
 #undef INSERT_VALUES
 #undef INSERT_TYPES
 
-// Receives the rows of one query (row JSON, parent key) and writes them as lines.
+// Renders the rows of one query as lines: each value through its type's output function
+// (never a cast another role could have created), as a JSON string, SQL NULL as null.
+// A query's columns: ctid, the parent key's columns (0 or more), then the row's columns.
 class LineWriter {
   public:
     LineWriter(ZstdWriter& zstd, Hasher& body_hash, ExportProgress& progress)
         : zstd_(zstd),
           body_hash_(body_hash),
           progress_(progress),
-          convert_(GetDatabaseEncoding() != PG_UTF8 && GetDatabaseEncoding() != PG_SQL_ASCII) {}
+          convert_(GetDatabaseEncoding() != PG_UTF8 && GetDatabaseEncoding() != PG_SQL_ASCII) {
+        row_memory_ = pg::pg_call([] {
+            return AllocSetContextCreate(CurrentMemoryContext, "pg_batchguard export row",
+                                         ALLOCSET_DEFAULT_SIZES);
+        });
+    }
 
     void line(std::string_view text) {
         body_hash_.update(text.data(), text.size());
         zstd_.write(text);
     }
 
+    // Before a query: the table, the parent it was reached from, how many parent key
+    // columns precede the row's, and the changed rows of the relation (nullptr: removed).
+    void start(const std::string& table, const std::string* parent,
+               const std::vector<BackupColumn>& columns, int key_columns,
+               const PlanTable* changed_table, const RowPlan* plan) {
+        format_.emplace(table, parent);
+        names_.clear();
+        for (const BackupColumn& c : columns) {
+            std::string n;
+            append_json_string(n, c.name);
+            names_.push_back(n + ":");
+        }
+        key_columns_ = key_columns;
+        changed_table_ = changed_table;
+        plan_ = plan;
+        functions_.clear();
+        rows_ = 0;
+    }
+
+    // The first row of a query: one output function per column of its descriptor.
+    void prepare(TupleDesc desc) {
+        functions_.assign(static_cast<std::size_t>(desc->natts), FmgrInfo{});
+        pg::pg_call([&] {
+            for (int i = 1; i < desc->natts; ++i) {
+                Oid output = InvalidOid;
+                bool varlena = false;
+                getTypeOutputInfo(TupleDescAttr(desc, i)->atttypid, &output, &varlena);
+                fmgr_info_cxt(output, &functions_[static_cast<std::size_t>(i)],
+                              row_memory_->parent);
+            }
+        });
+    }
+
     // Called for every row (inside the executor: see receive_slot).
     void row(TupleTableSlot* slot) {
-        bool row_null = false, key_null = false;
-        const char* row_data = nullptr;
-        int row_size = 0;
-        const char* key_data = nullptr;
-        int key_size = 0;
-        // A detoasted or converted copy lives until the next row (as in printtup): the
-        // executor's context lasts as long as the whole export.
-        per_row_.reset();
+        const int natts = slot->tts_tupleDescriptor->natts;
+        if (functions_.empty()) prepare(slot->tts_tupleDescriptor);
+        texts_.assign(static_cast<std::size_t>(natts), nullptr);
+        ItemPointerData tid{};
         pg::pg_call([&] {
-            MemoryContext old = MemoryContextSwitchTo(per_row_.get());
-            Datum row = slot_getattr(slot, 1, &row_null);
-            Datum key = slot_getattr(slot, 2, &key_null);
-            if (!row_null) utf8_text(row, row_data, row_size);
-            if (!key_null) utf8_text(key, key_data, key_size);
+            MemoryContext old = MemoryContextSwitchTo(row_memory_);
+            slot_getallattrs(slot);
+            tid = *reinterpret_cast<ItemPointer>(DatumGetPointer(slot->tts_values[0]));
+            for (int i = 1; i < natts; ++i)
+                if (!slot->tts_isnull[i])
+                    texts_[static_cast<std::size_t>(i)] = OutputFunctionCall(
+                        &functions_[static_cast<std::size_t>(i)], slot->tts_values[i]);
             MemoryContextSwitchTo(old);
         });
-        if (row_null) throw Error(sqlstate::kInternalError, "row_to_json returned NULL");
+        row_json_.clear();
+        row_json_.push_back('{');
+        for (std::size_t c = 0; c < names_.size(); ++c) {
+            if (c > 0) row_json_.push_back(',');
+            row_json_ += names_[c];
+            const char* text = texts_[1 + static_cast<std::size_t>(key_columns_) + c];
+            if (text == nullptr)
+                row_json_ += "null";
+            else
+                append_json_string(row_json_, text);
+        }
+        row_json_.push_back('}');
+        key_.clear();
+        if (key_columns_ == 1) {
+            key_ = texts_[1] ? texts_[1] : "";
+        } else if (key_columns_ > 1) {  // a JSON array of the key values' text
+            key_.push_back('[');
+            for (int k = 0; k < key_columns_; ++k) {
+                if (k > 0) key_.push_back(',');
+                const char* text = texts_[1 + static_cast<std::size_t>(k)];
+                if (text == nullptr)
+                    key_ += "null";
+                else
+                    append_json_string(key_, text);
+            }
+            key_.push_back(']');
+        }
+        const std::string* changed = nullptr;
+        if (changed_table_ != nullptr) {
+            changed_.clear();
+            const int r = changed_table_->changed.find(relation_, tid);
+            if (r < 0) throw Error(sqlstate::kInternalError, "a changed row is not in the plan");
+            std::vector<std::string> columns;
+            for (int e : changed_table_->changed_by[static_cast<std::size_t>(r)])
+                for (const std::string& c : plan_->edges()[static_cast<std::size_t>(e)].changed)
+                    if (std::find(columns.begin(), columns.end(), c) == columns.end())
+                        columns.push_back(c);
+            changed_.push_back('[');
+            for (std::size_t i = 0; i < columns.size(); ++i) {
+                if (i > 0) changed_.push_back(',');
+                append_json_string(changed_, columns[i]);
+            }
+            changed_.push_back(']');
+            changed = &changed_;
+        }
         buffer_.clear();
-        const std::string_view key(key_data ? key_data : "", key_size);
-        format_->append(buffer_, std::string_view(row_data, row_size), key_null ? nullptr : &key);
+        const std::string_view key(key_);
+        format_->append(buffer_, row_json_, key_columns_ > 0 ? &key : nullptr, changed);
+        pg::pg_call([&] { MemoryContextReset(row_memory_); });
+        if (convert_) {
+            pg::pg_call([&] {
+                const char* converted =
+                    pg_server_to_any(buffer_.data(), static_cast<int>(buffer_.size()), PG_UTF8);
+                if (converted != buffer_.data()) {
+                    converted_.assign(converted);
+                    pfree(const_cast<char*>(converted));
+                } else {
+                    converted_.clear();
+                }
+            });
+            if (!converted_.empty()) buffer_.swap(converted_);
+        }
         line(buffer_);
         ++rows_;
         progress_.rows += 1;
@@ -120,35 +217,26 @@ class LineWriter {
         if ((rows_ & 0x3FF) == 0) progress_.publish();
     }
 
-    void start(const std::string& table, const std::string* parent) {
-        format_.emplace(table, parent);
-        rows_ = 0;
-    }
+    void set_relation(Oid relation) { relation_ = relation; }
     std::int64_t rows() const { return rows_; }
 
     std::exception_ptr error;
 
   private:
-    // The bytes of a text datum in UTF-8, with their length: pg_server_to_any returns its
-    // input itself (not NUL-terminated, possibly empty) when nothing needs converting, and
-    // a NUL-terminated copy otherwise. Runs inside pg_call.
-    void utf8_text(Datum value, const char*& data, int& size) const {
-        text* t = DatumGetTextPP(value);
-        data = VARDATA_ANY(t);
-        size = VARSIZE_ANY_EXHDR(t);
-        if (!convert_) return;
-        const char* converted = pg_server_to_any(data, size, PG_UTF8);
-        if (converted != data) size = static_cast<int>(strlen(converted));
-        data = converted;
-    }
-
     ZstdWriter& zstd_;
     Hasher& body_hash_;
     ExportProgress& progress_;
-    pg::ScratchContext per_row_{"pg_batchguard export row"};
     bool convert_;
+    MemoryContext row_memory_ = nullptr;
     std::optional<RowLineFormat> format_;
-    std::string buffer_;
+    std::vector<std::string> names_;
+    std::vector<FmgrInfo> functions_;
+    std::vector<const char*> texts_;
+    int key_columns_ = 0;
+    const PlanTable* changed_table_ = nullptr;
+    const RowPlan* plan_ = nullptr;
+    Oid relation_ = InvalidOid;
+    std::string row_json_, key_, changed_, buffer_, converted_;
     std::int64_t rows_ = 0;
 };
 
@@ -181,7 +269,8 @@ void receiver_startup(DestReceiver*, int, TupleDesc) {}
 void receiver_shutdown(DestReceiver*) {}
 void receiver_destroy(DestReceiver*) {}
 
-void run_query(const std::string& sql, std::optional<Datum> ids, LineWriter& writer) {
+void run_query(const std::string& sql, std::optional<Datum> param, Oid param_type,
+               LineWriter& writer) {
     Receiver receiver{};
     receiver.pub.receiveSlot = receive_slot;
     receiver.pub.rStartup = receiver_startup;
@@ -191,18 +280,16 @@ void run_query(const std::string& sql, std::optional<Datum> ids, LineWriter& wri
     receiver.writer = &writer;
     writer.error = nullptr;
     try {
+        SPIPlanPtr plan =
+            pg::prepare_pinned(sql, param ? std::vector<Oid>{param_type} : std::vector<Oid>{});
         pg::pg_call([&] {
-            Oid types[1] = {TEXTARRAYOID};
-            SPIPlanPtr plan = SPI_prepare(sql.c_str(), ids ? 1 : 0, types);
-            if (plan == nullptr)
-                elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
             ParamListInfo params = nullptr;
-            if (ids) {
+            if (param) {
                 params = makeParamList(1);
-                params->params[0].value = *ids;
+                params->params[0].value = *param;
                 params->params[0].isnull = false;
                 params->params[0].pflags = PARAM_FLAG_CONST;
-                params->params[0].ptype = TEXTARRAYOID;
+                params->params[0].ptype = param_type;
             }
             SPIExecuteOptions options{};
             options.params = params;
@@ -219,9 +306,14 @@ void run_query(const std::string& sql, std::optional<Datum> ids, LineWriter& wri
     }
 }
 
+std::string quote_name(const std::string& identifier) {
+    const char* quoted = pg::pg_call([&] { return quote_identifier(identifier.c_str()); });
+    return quoted;
+}
+
 }  // namespace
 
-ExportResult export_backup(const ExportRequest& request) {
+ExportResult export_backup(const ExportRequest& request, const RowPlan* given_plan) {
     pg::pg_call([] { PreventCommandIfReadOnly("export_backup()"); });
     const std::string owner = pg::current_owner();
     PinnedOutputSettings pinned;  // also makes the timestamps below UTC
@@ -288,45 +380,105 @@ ExportResult export_backup(const ExportRequest& request) {
     std::vector<std::string> table_names;
     std::string actions_json;  // for_delete: {"table": {"action": ..., "columns": [...]}}
     {
-        pg::SpiSession spi(pg::SpiSession::Access::kReadOnly, pg::SpiSession::Identity::kAsCaller);
+        pg::SpiSession spi(pg::SpiSession::Access::kReadOnly, pg::SpiSession::Identity::kAsCaller,
+                           pg::SpiSession::SearchPath::kCallers);
         progress.set_phase(ExportPhase::kPlanning);
-        const BackupGraph graph = BackupGraph::build(
-            spi, request.source, request.ids.has_value(), request.include_children,
-            request.for_delete ? GraphMode::kDelete : GraphMode::kExport);
-        header.tables = graph.header_tables();
+        std::optional<RowPlan> own_plan;
+        if (given_plan == nullptr)
+            own_plan.emplace(RowPlan::build(spi, request.source, request.ids,
+                                            request.include_children, PlanMode::kExport));
+        const RowPlan& plan = given_plan ? *given_plan : *own_plan;
+        header.tables = plan.header_tables();
         header.source = header.tables.front().name;
         pg::set_error_context("pg_batchguard export of table " + header.source);
         writer.line(header_line(header) + "\n");
         progress.set_phase(ExportPhase::kWriting);
-        std::vector<std::int64_t> counts(graph.tables().size(), 0);
-        for (const RowQuery& q : graph.queries()) {
-            const GraphTable& t = graph.tables()[q.table];
-            const std::string* parent = nullptr;
-            if (q.edge >= 0)
-                parent =
-                    &graph.tables()[(q.self_edge ? t.self_edges : t.edges)[q.edge].parent].name;
-            writer.start(t.name, parent);
-            run_query(q.sql, request.ids, writer);
-            counts[q.table] += writer.rows();
+        std::vector<std::int64_t> counts(plan.tables().size(), 0);
+        if (plan.streamed()) {  // one table, nothing collected: its rows as they come
+            const PlanTable& table = plan.tables().front();
+            std::string columns;
+            for (const BackupColumn& c : table.columns) columns += ", bg_row." + quote_name(c.name);
+            for (Oid leaf : table.leaves) {
+                writer.start(table.name, nullptr, table.columns, 0, nullptr, &plan);
+                writer.set_relation(leaf);
+                run_query("SELECT bg_row.ctid" + columns + " FROM ONLY " +
+                              table.leaf_names.at(leaf) + " bg_row WHERE " +
+                              plan.source_condition(),
+                          request.ids, TEXTARRAYOID, writer);
+                counts[0] += writer.rows();
+            }
+        }
+        // One query per relation, edge and kind (removed / changed): the rows by ctid.
+        for (std::size_t t = 0; t < plan.tables().size(); ++t) {
+            const PlanTable& table = plan.tables()[t];
+            std::string columns;
+            for (const BackupColumn& c : table.columns) columns += ", bg_row." + quote_name(c.name);
+            for (int kind = 0; kind < 2; ++kind) {
+                const RowSet& set = kind == 0 ? table.deleted : table.changed;
+                if (set.size() == 0) continue;
+                std::vector<int> vias{-1};
+                for (int e : table.in_edges) vias.push_back(e);
+                for (Oid leaf : table.leaves) {
+                    for (int via : vias) {
+                        bool any = false;
+                        for (const RowSet::Row& r : set.rows)
+                            any = any || (r.relation == leaf && r.via == via);
+                        if (!any) continue;
+                        pg::check_for_interrupts();
+                        std::string keys;
+                        int key_columns = 0;
+                        const std::string* parent = nullptr;
+                        if (via >= 0) {
+                            const PlanEdge& edge = plan.edges()[static_cast<std::size_t>(via)];
+                            for (const std::string& c : edge.columns) keys += ", bg_row." + c;
+                            key_columns = static_cast<int>(edge.columns.size());
+                            parent = &plan.tables()[static_cast<std::size_t>(edge.parent)].name;
+                        }
+                        const std::string sql =
+                            "SELECT bg_row.ctid" + keys + columns + " FROM ONLY " +
+                            table.leaf_names.at(leaf) +
+                            " bg_row WHERE bg_row.ctid OPERATOR(pg_catalog.=) ANY ($1)";
+                        writer.start(table.name, parent, table.columns, key_columns,
+                                     kind == 1 ? &table : nullptr, &plan);
+                        writer.set_relation(leaf);
+                        run_query(sql, RowPlan::tid_array(set, leaf, via, false), TIDARRAYOID,
+                                  writer);
+                        counts[t] += writer.rows();
+                    }
+                }
+            }
         }
         for (std::size_t i = 0; i < counts.size(); ++i) {
-            result.row_counts.emplace_back(graph.tables()[i].name, counts[i]);
+            result.row_counts.emplace_back(plan.tables()[i].name, counts[i]);
             result.total_rows += counts[i];
-            table_names.push_back(graph.tables()[i].name);
+            table_names.push_back(plan.tables()[i].name);
         }
         if (request.for_delete) {
             actions_json = "{";
-            for (std::size_t i = 0; i < graph.tables().size(); ++i) {
-                const GraphTable& t = graph.tables()[i];
-                result.actions.push_back(t.action);
+            for (std::size_t i = 0; i < plan.tables().size(); ++i) {
+                const PlanTable& t = plan.tables()[i];
+                std::string action = "delete";
+                std::vector<std::string> changed_columns;
+                for (int e : t.in_edges) {
+                    const PlanEdge& edge = plan.edges()[static_cast<std::size_t>(e)];
+                    for (const auto& c : edge.changed)
+                        if (std::find(changed_columns.begin(), changed_columns.end(), c) ==
+                            changed_columns.end())
+                            changed_columns.push_back(c);
+                    if (t.deleted.size() == 0 && t.changed.size() > 0 && !edge.changed.empty())
+                        action = edge.action == 'n' ? "set null" : "set default";
+                }
+                if (t.deleted.size() > 0 && t.changed.size() > 0) action = "delete and change";
+                result.actions.push_back(action);
+                result.changed.push_back(static_cast<std::int64_t>(t.changed.size()));
                 if (i > 0) actions_json += ",";
                 append_json_string(actions_json, t.name);
                 actions_json += ":{\"action\":";
-                append_json_string(actions_json, t.action);
+                append_json_string(actions_json, action);
                 actions_json += ",\"columns\":[";
-                for (std::size_t c = 0; c < t.changed_columns.size(); ++c) {
+                for (std::size_t c = 0; c < changed_columns.size(); ++c) {
                     if (c > 0) actions_json += ",";
-                    append_json_string(actions_json, t.changed_columns[c]);
+                    append_json_string(actions_json, changed_columns[c]);
                 }
                 actions_json += "]}";
             }

@@ -12,6 +12,8 @@
 
 namespace batchguard::backup {
 
+class RowPlan;
+
 struct ExportRequest {
     Oid source = InvalidOid;
     std::optional<Datum> ids;  // text[]; nullopt = every row the caller can read
@@ -26,11 +28,13 @@ struct ExportResult {
     Datum row = 0;  // the batchguard.backups row, in the caller's memory context
     std::vector<std::pair<std::string, std::int64_t>> row_counts;
     std::int64_t total_rows = 0;
-    std::vector<std::string> actions;  // for_delete: per table, in row_counts' order
+    std::vector<std::string> actions;   // for_delete: per table, in row_counts' order
+    std::vector<std::int64_t> changed;  // for_delete: per table, rows changed (not removed)
 };
 
 // Runs the export with the caller's privileges and row security; raises on any failure
-// (the transaction's abort then removes the file).
-ExportResult export_backup(const ExportRequest& request);
+// (the transaction's abort then removes the file). plan: the rows to export, computed (and
+// locked) by the caller; nullptr: computed here.
+ExportResult export_backup(const ExportRequest& request, const RowPlan* plan = nullptr);
 
 }  // namespace batchguard::backup

@@ -13,6 +13,11 @@
 #include "pg/identity.hpp"
 #include "pg/sha256.hpp"
 
+extern "C" {
+#include "utils/typcache.h"
+}
+
+#include <algorithm>
 #include <map>
 #include <memory>
 #include <string>
@@ -294,6 +299,334 @@ class TableRestore {
     std::vector<std::pair<std::string, std::string>> sequences_;
 };
 
+pg::Statement target_info{
+    "SELECT pg_catalog.pg_get_userbyid(c.relowner)::pg_catalog.text,"
+    "       pg_catalog.pg_get_userbyid($2)::pg_catalog.text"
+    "  FROM pg_catalog.pg_class c WHERE c.oid = $1",
+    {OIDOID, OIDOID}};
+
+pg::Statement target_columns{
+    "SELECT a.attname::pg_catalog.text, a.atttypid, a.atttypmod,"
+    "       a.attgenerated <> '', a.attidentity <> '',"
+    "       pg_catalog.pg_get_serial_sequence($2, a.attname::pg_catalog.text),"
+    "       pg_catalog.pg_get_expr(d.adbin, d.adrelid)"
+    "  FROM pg_catalog.pg_attribute a"
+    "  LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum"
+    "                                   AND a.attgenerated = ''"
+    " WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+    {OIDOID, TEXTOID}};
+
+pg::Statement equality_operator{
+    "SELECT pg_catalog.format('OPERATOR(%I.%s)', s.nspname, o.oprname)"
+    "  FROM pg_catalog.pg_operator o JOIN pg_catalog.pg_namespace s ON s.oid = o.oprnamespace"
+    " WHERE o.oid = $1",
+    {OIDOID}};
+
+std::string literal(const std::string& s) {
+    const char* quoted = pg::pg_call([&] { return quote_literal_cstr(s.c_str()); });
+    return quoted;
+}
+
+// One table of a format-2 restore: its current columns matched to the backup's.
+struct Target {
+    struct Col {
+        std::string name;  // quoted
+        std::string raw;
+        std::string value;         // bg_s.t<i>_c<j>
+        std::string type;          // the base type, with its modifier
+        std::string equals;        // OPERATOR(schema.=) of the base type, or empty
+        std::string default_expr;  // or empty
+        bool identity = false;
+        std::optional<std::string> sequence;
+    };
+    std::size_t index = 0;
+    const BackupTable* table = nullptr;
+    Oid relid = InvalidOid;
+    std::string name;
+    std::vector<Col> cols;
+    std::vector<std::size_t> key;      // indexes into cols; empty: no usable key
+    std::vector<std::string> changed;  // columns a delete changed (from delete_actions)
+
+    const Col* col(const std::string& raw) const {
+        for (const Col& c : cols)
+            if (c.raw == raw) return &c;
+        return nullptr;
+    }
+
+    std::string match(const std::string& t, const std::string& s) const {
+        std::string out;
+        for (std::size_t k : key) {
+            const Col& c = cols[k];
+            out += (out.empty() ? "" : " AND ") + t + "." + c.name + " " + c.equals + " " + s +
+                   "." + c.value.substr(5);  // value is "bg_s.<column>"
+        }
+        return out;
+    }
+};
+
+Target resolve_target(pg::SpiSession& spi, const BackupTable& table, std::size_t index) {
+    Target t;
+    t.index = index;
+    t.table = &table;
+    pg::Rows r = spi.execute(resolve_table, {pg::Arg::text(table.name)});
+    if (r.empty())
+        throw Error(sqlstate::kUndefinedTable,
+                    "table " + table.name + " of the backup no longer exists", {},
+                    "Create it again to restore its rows, or read them with backup_rows().");
+    t.relid = DatumGetObjectId(r.datum(0, 1).value());
+    t.name = r.text(0, 2).value();
+    // Restore writes only into a table of the owner recorded in the backup, or the caller's
+    // own: a look-alike another role created under the same name gets nothing.
+    const Oid caller = pg::pg_call([] { return GetUserId(); });
+    pg::Rows o = spi.execute(target_info, {pg::Arg::of(ObjectIdGetDatum(t.relid)),
+                                           pg::Arg::of(ObjectIdGetDatum(caller))});
+    const std::string current_owner = o.text(0, 1).value();
+    if (!table.owner.empty() && current_owner != table.owner && current_owner != o.text(0, 2))
+        throw Error(sqlstate::kInsufficientPrivilege,
+                    "table " + t.name + " is owned by " + current_owner +
+                        ", not by the owner recorded in the backup",
+                    "The backup's rows of " + table.name + " came from a table owned by " +
+                        table.owner + ".",
+                    "Restore as that role, or give the table back to it.");
+    pg::Rows cols = spi.execute(target_columns,
+                                {pg::Arg::of(ObjectIdGetDatum(t.relid)), pg::Arg::text(t.name)});
+    struct Current {
+        Oid type;
+        int32 typmod;
+        bool generated, identity;
+        std::optional<std::string> sequence, default_expr;
+    };
+    std::map<std::string, Current> current;
+    for (std::uint64_t i = 0; i < cols.size(); ++i)
+        current[cols.text(i, 1).value()] = {DatumGetObjectId(cols.datum(i, 2).value()),
+                                            cols.int4(i, 3).value(),
+                                            cols.boolean(i, 4).value(),
+                                            cols.boolean(i, 5).value(),
+                                            cols.text(i, 6),
+                                            cols.text(i, 7)};
+    for (std::size_t j = 0; j < table.columns.size(); ++j) {
+        const BackupColumn& b = table.columns[j];
+        auto it = current.find(b.name);
+        if (it == current.end())
+            throw Error(sqlstate::kUndefinedColumn,
+                        "column \"" + b.name + "\" of table " + t.name +
+                            " no longer exists, but the backup has values for it",
+                        {}, "Add the column back to restore these rows.");
+        if (it->second.generated) continue;  // recomputed from the other columns
+        Target::Col c;
+        c.raw = b.name;
+        c.name = quote(b.name);
+        c.value = "bg_s.t" + std::to_string(index) + "_c" + std::to_string(j);
+        c.identity = it->second.identity;
+        c.sequence = it->second.sequence;
+        c.default_expr = it->second.default_expr.value_or("");
+        // Values are parsed as the base type: a domain's checks run in the INSERT, under
+        // the caller's settings, as they would for a plain INSERT.
+        Oid eq = InvalidOid;
+        pg::pg_call([&] {
+            int32 typmod = it->second.typmod;
+            const Oid base = getBaseTypeAndTypmod(it->second.type, &typmod);
+            c.type = format_type_with_typemod(base, typmod);
+            eq = lookup_type_cache(base, TYPECACHE_EQ_OPR)->eq_opr;
+        });
+        if (OidIsValid(eq))
+            c.equals = spi.execute(equality_operator, {pg::Arg::of(ObjectIdGetDatum(eq))})
+                           .text(0, 1)
+                           .value();
+        t.cols.push_back(std::move(c));
+    }
+    pg::Rows key = spi.execute(current_key, {pg::Arg::of(ObjectIdGetDatum(t.relid))});
+    for (std::uint64_t r = 0; r < key.size(); ++r) {
+        const std::string k = key.text(r, 1).value();
+        const Target::Col* c = t.col(k);
+        if (c == nullptr || c->equals.empty()) {
+            t.key.clear();
+            break;
+        }
+        t.key.push_back(static_cast<std::size_t>(c - t.cols.data()));
+    }
+    return t;
+}
+
+// Format 2: every table in one statement, so that foreign keys among the backup's rows --
+// across tables, within one, through cycles -- are checked at its end, when all are back.
+// Removed rows are inserted; rows a delete changed get their old values back in place,
+// found by primary key or, without one, by their other columns.
+std::vector<TableOutcome> restore_format2(Datum id, const BackupHeader& header,
+                                          const std::vector<Changed>& changed_columns,
+                                          OnConflict mode, bool dry_run) {
+    std::vector<Target> targets;
+    {
+        pg::SpiSession spi(pg::SpiSession::Access::kReadOnly, pg::SpiSession::Identity::kAsCaller);
+        for (std::size_t i = 0; i < header.tables.size(); ++i) {
+            targets.push_back(resolve_target(spi, header.tables[i], i));
+            for (const std::string& c : changed_columns[i].columns)
+                if (targets.back().col(c)) targets.back().changed.push_back(c);
+        }
+    }
+    std::string columns = "bg_table pg_catalog.int4, bg_changed pg_catalog.text[]";
+    for (const Target& t : targets)
+        for (const Target::Col& c : t.cols) columns += ", " + c.value.substr(5) + " " + c.type;
+    std::string sql =
+        "WITH bg_src AS MATERIALIZED (SELECT * FROM batchguard._backup_values($1) AS "
+        "bg_v(" +
+        columns + "))";
+    std::string counts;
+    for (const Target& t : targets) {
+        const std::string i = std::to_string(t.index);
+        const std::string mine = "bg_s.bg_table OPERATOR(pg_catalog.=) " + i;
+        const std::string removed = mine + " AND bg_s.bg_changed IS NULL";
+        const std::string changed = mine + " AND bg_s.bg_changed IS NOT NULL";
+        const std::string exists = t.key.empty()
+                                       ? "false"
+                                       : "EXISTS (SELECT 1 FROM " + t.name + " bg_t WHERE " +
+                                             t.match("bg_t", "bg_s") + ")";
+        counts += std::string(counts.empty() ? "" : ", ") +
+                  "(SELECT pg_catalog.count(*) FROM bg_src bg_s WHERE " + mine +
+                  ")::pg_catalog.int8, (SELECT pg_catalog.count(*) FROM bg_src bg_s WHERE " +
+                  removed + " AND " + exists + ")::pg_catalog.int8";
+        if (dry_run) {
+            counts += ", 0::pg_catalog.int8, (SELECT pg_catalog.count(*) FROM bg_src bg_s WHERE " +
+                      changed + ")::pg_catalog.int8";
+            continue;
+        }
+        // Old values of changed rows, in place.
+        std::string upd = "0::pg_catalog.int8";
+        if (!t.changed.empty()) {
+            std::string set_cols, set_values;
+            for (const std::string& raw : t.changed) {
+                const Target::Col* c = t.col(raw);
+                set_cols += (set_cols.empty() ? "" : ", ") + c->name;
+                set_values += std::string(set_values.empty() ? "" : ", ") + "CASE WHEN " +
+                              literal(raw) + " OPERATOR(pg_catalog.=) ANY (bg_s.bg_changed) THEN " +
+                              c->value + " ELSE bg_t." + c->name + " END";
+            }
+            if (!t.key.empty()) {
+                sql += ", bg_u" + i + " AS (UPDATE " + t.name + " bg_t SET (" + set_cols +
+                       ") = ROW(" + set_values + ") FROM bg_src bg_s WHERE " + changed + " AND " +
+                       t.match("bg_t", "bg_s") + " RETURNING 1)";
+            } else {
+                // Without a key: pair each backed-up row with one current row whose other
+                // columns are the same and whose changed columns hold what the delete set.
+                std::string same_s, same_c, after;
+                for (const Target::Col& c : t.cols) {
+                    if (std::find(t.changed.begin(), t.changed.end(), c.raw) != t.changed.end()) {
+                        after += std::string(after.empty() ? "" : " OR ") + "bg_c." + c.name +
+                                 " IS NULL";
+                        if (!c.default_expr.empty())
+                            after += " OR pg_catalog.textin(pg_catalog.record_out(ROW(bg_c." +
+                                     c.name +
+                                     "))) OPERATOR(pg_catalog.=) pg_catalog.textin("
+                                     "pg_catalog.record_out(ROW((" +
+                                     c.default_expr + ")::" + c.type + ")))";
+                        continue;
+                    }
+                    same_s += (same_s.empty() ? "" : ", ") + c.value;
+                    same_c += (same_c.empty() ? "" : ", ") + std::string("bg_c.") + c.name;
+                }
+                if (same_s.empty()) {
+                    same_s = "NULL";
+                    same_c = "NULL";
+                }
+                const std::string row_s =
+                    "pg_catalog.textin(pg_catalog.record_out(ROW(" + same_s + ", NULL)))";
+                const std::string row_c =
+                    "pg_catalog.textin(pg_catalog.record_out(ROW(" + same_c + ", NULL)))";
+                sql += ", bg_u" + i + " AS (UPDATE " + t.name + " bg_t SET (" + set_cols +
+                       ") = ROW(" + set_values + ") FROM (SELECT bg_s.*, " + row_s +
+                       " AS bg_m, pg_catalog.row_number() OVER (PARTITION BY " + row_s +
+                       ") AS bg_n FROM bg_src bg_s WHERE " + changed +
+                       ") bg_s JOIN (SELECT bg_c.tableoid AS bg_o, bg_c.ctid AS bg_id, " + row_c +
+                       " AS bg_m, pg_catalog.row_number() OVER (PARTITION BY " + row_c +
+                       ") AS bg_n FROM " + t.name + " bg_c WHERE " + after +
+                       ") bg_c ON bg_c.bg_m OPERATOR(pg_catalog.=) bg_s.bg_m"
+                       " AND bg_c.bg_n OPERATOR(pg_catalog.=) bg_s.bg_n"
+                       " WHERE bg_t.tableoid OPERATOR(pg_catalog.=) bg_c.bg_o"
+                       " AND bg_t.ctid OPERATOR(pg_catalog.=) bg_c.bg_id RETURNING 1)";
+            }
+            upd = "(SELECT pg_catalog.count(*) FROM bg_u" + i + ")::pg_catalog.int8";
+        }
+        // Removed rows: existing ones overwritten ('update'), the others inserted.
+        std::string names, values, set_cols, set_values;
+        for (const Target::Col& c : t.cols) {
+            names += (names.empty() ? "" : ", ") + c.name;
+            values += (values.empty() ? "" : ", ") + c.value;
+            bool is_key = false;
+            for (std::size_t k : t.key) is_key = is_key || t.cols[k].raw == c.raw;
+            if (is_key || c.identity) continue;
+            set_cols += (set_cols.empty() ? "" : ", ") + c.name;
+            set_values += (set_values.empty() ? "" : ", ") + c.value;
+        }
+        if (mode == OnConflict::kUpdate && !t.key.empty() && !set_cols.empty())
+            sql += ", bg_w" + i + " AS (UPDATE " + t.name + " bg_t SET (" + set_cols + ") = ROW(" +
+                   set_values + ") FROM bg_src bg_s WHERE " + removed + " AND " +
+                   t.match("bg_t", "bg_s") + " RETURNING 1)";
+        sql += ", bg_i" + i + " AS (INSERT INTO " + t.name + " (" + names +
+               ") OVERRIDING SYSTEM VALUE SELECT " + values + " FROM bg_src bg_s WHERE " + removed +
+               (t.key.empty() ? "" : " AND NOT " + exists) + " RETURNING 1)";
+        counts += ", (SELECT pg_catalog.count(*) FROM bg_i" + i + ")::pg_catalog.int8, " + upd;
+    }
+    sql += " SELECT " + counts;
+    std::vector<TableOutcome> outcomes;
+    {
+        pg::SpiSession spi(pg::SpiSession::Access::kReadWrite, pg::SpiSession::Identity::kAsCaller,
+                           pg::SpiSession::SearchPath::kCallers);
+        pg::Rows r = [&] {
+            try {
+                return run_dynamic(sql, {{UUIDOID, pg::Arg::of(id)}}, dry_run);
+            } catch (const pg::PgError& e) {
+                if (e.data()->sqlerrcode != ERRCODE_UNIQUE_VIOLATION) throw;
+                throw Error(sqlstate::kUniqueViolation,
+                            "the backup conflicts with rows that cannot be restored over",
+                            "Rows with the same keys exist but are not visible to you, or "
+                            "another unique constraint conflicts.",
+                            {});
+            }
+        }();
+        for (const Target& t : targets) {
+            const int base = static_cast<int>(t.index) * 4 + 1;
+            TableOutcome out;
+            out.name = t.table->name;
+            out.rows = r.int8(0, base).value();
+            const std::int64_t existing = r.int8(0, base + 1).value();
+            const std::int64_t restored_in_place = r.int8(0, base + 3).value();
+            const std::int64_t removed = out.rows - restored_in_place;
+            out.inserted = dry_run ? removed - existing : r.int8(0, base + 2).value();
+            out.updated = restored_in_place;
+            if (mode == OnConflict::kError)
+                out.conflicts = existing;
+            else if (mode == OnConflict::kSkip)
+                out.skipped = existing;
+            else
+                out.updated += existing;
+            outcomes.push_back(out);
+        }
+        if (!dry_run)
+            for (const Target& t : targets) {
+                if (outcomes[t.index].inserted == 0) continue;
+                for (const Target::Col& c : t.cols) {
+                    if (!c.sequence) continue;
+                    run_dynamic(
+                        "SELECT pg_catalog.setval($1::pg_catalog.regclass, x.m)"
+                        "  FROM (SELECT pg_catalog.max(" +
+                            c.name + ")::pg_catalog.int8 AS m FROM " + t.name +
+                            ") x WHERE x.m IS NOT NULL AND x.m > coalesce(pg_catalog."
+                            "pg_sequence_last_value($1::pg_catalog.regclass), x.m - 1)",
+                        {{TEXTOID, pg::Arg::text(*c.sequence)}}, false);
+                }
+            }
+    }
+    for (const TableOutcome& o : outcomes)
+        if (o.conflicts > 0 && !dry_run)
+            throw Error(sqlstate::kUniqueViolation,
+                        std::to_string(o.conflicts) + " rows of table " + o.name +
+                            " in the backup already exist",
+                        "Nothing was restored.",
+                        "on_conflict => 'skip' keeps the existing rows, 'update' overwrites "
+                        "them.");
+    return outcomes;
+}
+
 }  // namespace
 
 BATCHGUARD_FUNCTION(batchguard_restore_backup) {
@@ -334,7 +667,7 @@ BATCHGUARD_FUNCTION(batchguard_restore_backup) {
             Changed c;
             const std::optional<std::string> how =
                 action.empty() ? std::nullopt : action.text(0, 1);
-            if (how && (*how == "set null" || *how == "set default"))
+            if (how && (header.version >= 2 || *how == "set null" || *how == "set default"))
                 for (const auto& col : pg::text_array_elements(action.datum(0, 2).value()))
                     if (col) c.columns.push_back(std::string(*col));
             changed.push_back(std::move(c));
@@ -342,8 +675,11 @@ BATCHGUARD_FUNCTION(batchguard_restore_backup) {
     }
 
     std::vector<TableOutcome> outcomes;
-    {
-        pg::SpiSession spi(pg::SpiSession::Access::kReadWrite, pg::SpiSession::Identity::kAsCaller);
+    if (header.version >= 2) {
+        outcomes = restore_format2(id, header, changed, mode, dry_run);
+    } else {  // format 1 (pg_batchguard 1.0): table by table, as 1.0 restored it
+        pg::SpiSession spi(pg::SpiSession::Access::kReadWrite, pg::SpiSession::Identity::kAsCaller,
+                           pg::SpiSession::SearchPath::kCallers);
         for (std::size_t i = 0; i < header.tables.size(); ++i) {
             pg::check_for_interrupts();
             outcomes.push_back(

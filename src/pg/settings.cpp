@@ -25,6 +25,7 @@ int max_backup_bytes_kb = -1;
 int max_backup_bytes_per_owner_kb = -1;
 int backup_storage = kStorageDatabase;
 int quarantine_period_s = 7 * 24 * 3600;
+bool follow_foreign_owners = false;
 
 namespace {
 
@@ -75,6 +76,12 @@ void define() {
         "An export or a delete with backup that selects no rows makes an empty backup.",
         "It always says so with a NOTICE; off makes it an error (nothing is written).",
         &allow_empty_backups, true, PGC_USERSET, 0, nullptr, nullptr, nullptr);
+    DefineCustomBoolVariable(
+        "batchguard.follow_foreign_owners",
+        "Lets backups and deletes follow foreign keys into tables of other owners.",
+        "Off: a reference from a table owned by another role than the source table's owner "
+        "is refused, because its triggers, policies and types would run as the caller.",
+        &follow_foreign_owners, false, PGC_USERSET, 0, nullptr, nullptr, nullptr);
     DefineCustomBoolVariable(
         "batchguard.enable_worker", "Runs pg_batchguard's maintenance workers.",
         "Needs shared_preload_libraries = 'pg_batchguard'. Without them, schedule "

@@ -34,6 +34,9 @@ extern int max_backup_bytes_per_owner_kb;  // one owner's backups
 enum BackupStorage { kStorageDatabase = 0, kStorageFile = 1 };
 extern int backup_storage;
 extern int quarantine_period_s;  // how long quarantined files are kept before deletion
+// Discovery through foreign keys follows references from tables owned by another role
+// than the source table's owner (their code then runs as the caller).
+extern bool follow_foreign_owners;
 
 void define();
 

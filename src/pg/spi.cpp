@@ -110,18 +110,69 @@ Oid extension_owner() {
     });
 }
 
-SpiSession::SpiSession(Access access, Identity identity)
-    : read_only_(access == Access::kReadOnly), identity_(identity) {
+namespace {
+// Pushes the pinned path for one scope (unless the session already pinned it for good).
+class PinnedPath {
+  public:
+    explicit PinnedPath(bool needed) : pushed_(needed) {
+        if (!pushed_) return;
+        pg_call([] {
+            OverrideSearchPath path{NIL, true, false, 0};
+            PushOverrideSearchPath(&path);
+        });
+    }
+    ~PinnedPath() {
+        if (!pushed_ || std::uncaught_exceptions() > 0) return;  // the abort pops it
+        try {
+            pg_call([] { PopOverrideSearchPath(); });
+        } catch (...) {
+        }
+    }
+    PinnedPath(const PinnedPath&) = delete;
+    PinnedPath& operator=(const PinnedPath&) = delete;
+
+  private:
+    bool pushed_;
+};
+
+bool path_is_pinned() {
+    return pg_call([] {
+        List* path = fetch_search_path(true);
+        // The pinned path: pg_catalog alone (and the temp schema never, see above).
+        const bool pinned = list_length(path) == 1 && linitial_oid(path) == PG_CATALOG_NAMESPACE;
+        list_free(path);
+        return pinned;
+    });
+}
+}  // namespace
+
+SPIPlanPtr prepare_pinned(const std::string& sql, const std::vector<Oid>& types) {
+    PinnedPath pin(!path_is_pinned());
+    return pg_call([&] {
+        SPIPlanPtr plan = SPI_prepare(sql.c_str(), static_cast<int>(types.size()),
+                                      const_cast<Oid*>(types.data()));
+        if (plan == nullptr)
+            elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+        return plan;
+    });
+}
+
+SpiSession::SpiSession(Access access, Identity identity, SearchPath search_path)
+    : read_only_(access == Access::kReadOnly),
+      identity_(identity),
+      pinned_for_statements_(search_path == SearchPath::kCallers) {
     Oid owner = identity == Identity::kAsExtensionOwner ? extension_owner() : InvalidOid;
     pg_call([&] {
         if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
     });
     // pg_catalog only: nothing a caller puts on its search_path can capture our names.
-    pg_call([] {
-        OverrideSearchPath path{NIL, true, false, 0};
-        PushOverrideSearchPath(&path);
-    });
-    pushed_search_path_ = true;
+    if (!pinned_for_statements_) {
+        pg_call([] {
+            OverrideSearchPath path{NIL, true, false, 0};
+            PushOverrideSearchPath(&path);
+        });
+        pushed_search_path_ = true;
+    }
     if (OidIsValid(owner)) {
         GetUserIdAndSecContext(&saved_user_, &saved_security_context_);
         SetUserIdAndSecContext(owner, saved_security_context_ | SECURITY_LOCAL_USERID_CHANGE);
@@ -156,6 +207,7 @@ Rows SpiSession::run(Statement& statement, const std::vector<Arg>& args, long ma
     if (args.size() != statement.arg_types.size())
         throw Error(sqlstate::kInternalError, "wrong number of arguments for a prepared statement");
     check_for_interrupts();
+    PinnedPath pin(pinned_for_statements_);
     if (statement.plan == nullptr) {
         pg_call([&] {
             SPIPlanPtr plan = SPI_prepare_cursor(

@@ -78,8 +78,15 @@ class SpiSession {
     // otherwise each statement sees everything committed before it and our own writes.
     enum class Access { kReadWrite, kReadOnly };
 
+    // kPinned: every statement sees only pg_catalog on its search path. kCallers: the
+    // extension's statements are parsed with the path pinned (prepare_pinned, execute),
+    // but run under the caller's own path, so that the caller's triggers, policies,
+    // defaults and domain checks they fire resolve names as under a plain statement.
+    enum class SearchPath { kPinned, kCallers };
+
     explicit SpiSession(Access access = Access::kReadWrite,
-                        Identity identity = Identity::kAsExtensionOwner);
+                        Identity identity = Identity::kAsExtensionOwner,
+                        SearchPath path = SearchPath::kPinned);
     ~SpiSession();
     SpiSession(const SpiSession&) = delete;
     SpiSession& operator=(const SpiSession&) = delete;
@@ -111,6 +118,7 @@ class SpiSession {
     int saved_security_context_ = 0;
     bool switched_user_ = false;
     bool pushed_search_path_ = false;
+    bool pinned_for_statements_ = false;
 };
 
 // A raw SPI connection that may commit (SpiSession's connections are atomic): for C
@@ -129,6 +137,11 @@ class NonAtomicSpi {
 // Whether the extension's table has the column: a database still at an older version of
 // the extension lacks the newer columns, and the library serves it too.
 bool extension_column_exists(const char* table, const char* column);
+
+// Prepares SQL built by the extension with the search path pinned to pg_catalog (every
+// name it uses resolves as written); the plan then runs under whatever path is current.
+// The plan lives in the current SPI procedure's memory.
+SPIPlanPtr prepare_pinned(const std::string& sql, const std::vector<Oid>& types);
 
 // The role that owns the extension's schema (and so its tables).
 Oid extension_owner();
