@@ -269,8 +269,8 @@ void receiver_startup(DestReceiver*, int, TupleDesc) {}
 void receiver_shutdown(DestReceiver*) {}
 void receiver_destroy(DestReceiver*) {}
 
-void run_query(const std::string& sql, std::optional<Datum> param, Oid param_type,
-               LineWriter& writer) {
+void run_query(const std::string& sql, const std::vector<Oid>& types,
+               const std::vector<Datum>& values, LineWriter& writer) {
     Receiver receiver{};
     receiver.pub.receiveSlot = receive_slot;
     receiver.pub.rStartup = receiver_startup;
@@ -280,16 +280,17 @@ void run_query(const std::string& sql, std::optional<Datum> param, Oid param_typ
     receiver.writer = &writer;
     writer.error = nullptr;
     try {
-        SPIPlanPtr plan =
-            pg::prepare_pinned(sql, param ? std::vector<Oid>{param_type} : std::vector<Oid>{});
+        SPIPlanPtr plan = pg::prepare_pinned(sql, types);
         pg::pg_call([&] {
             ParamListInfo params = nullptr;
-            if (param) {
-                params = makeParamList(1);
-                params->params[0].value = *param;
-                params->params[0].isnull = false;
-                params->params[0].pflags = PARAM_FLAG_CONST;
-                params->params[0].ptype = param_type;
+            if (!types.empty()) {
+                params = makeParamList(static_cast<int>(types.size()));
+                for (std::size_t i = 0; i < types.size(); ++i) {
+                    params->params[i].value = values[i];
+                    params->params[i].isnull = false;
+                    params->params[i].pflags = PARAM_FLAG_CONST;
+                    params->params[i].ptype = types[i];
+                }
             }
             SPIExecuteOptions options{};
             options.params = params;
@@ -401,10 +402,11 @@ ExportResult export_backup(const ExportRequest& request, const RowPlan* given_pl
             for (Oid leaf : table.leaves) {
                 writer.start(table.name, nullptr, table.columns, 0, nullptr, &plan);
                 writer.set_relation(leaf);
-                run_query("SELECT bg_row.ctid" + columns + " FROM ONLY " +
-                              table.leaf_names.at(leaf) + " bg_row WHERE " +
-                              plan.source_condition(),
-                          request.ids, TEXTARRAYOID, writer);
+                run_query(
+                    "SELECT bg_row.ctid" + columns + " FROM ONLY " + table.leaf_names.at(leaf) +
+                        " bg_row WHERE " + plan.source_condition(),
+                    request.ids ? std::vector<Oid>{TEXTARRAYOID} : std::vector<Oid>{},
+                    request.ids ? std::vector<Datum>{*request.ids} : std::vector<Datum>{}, writer);
                 counts[0] += writer.rows();
             }
         }
@@ -413,6 +415,21 @@ ExportResult export_backup(const ExportRequest& request, const RowPlan* given_pl
             const PlanTable& table = plan.tables()[t];
             std::string columns;
             for (const BackupColumn& c : table.columns) columns += ", bg_row." + quote_name(c.name);
+            if (table.streamed) {  // its rows as they come, through its one foreign key
+                const int via = table.in_edges.front();
+                const PlanEdge& edge = plan.edges()[static_cast<std::size_t>(via)];
+                std::optional<RowPlan::EdgeQuery> q = plan.edge_query(via);
+                if (!q) continue;
+                std::string keys;
+                for (const std::string& c : edge.columns) keys += ", bg_row." + c;
+                pg::check_for_interrupts();
+                writer.start(table.name, &plan.tables()[static_cast<std::size_t>(edge.parent)].name,
+                             table.columns, static_cast<int>(edge.columns.size()), nullptr, &plan);
+                run_query("SELECT bg_row.ctid" + keys + columns + q->from, q->types, q->values,
+                          writer);
+                counts[t] += writer.rows();
+                continue;
+            }
             for (int kind = 0; kind < 2; ++kind) {
                 const RowSet& set = kind == 0 ? table.deleted : table.changed;
                 if (set.size() == 0) continue;
@@ -441,7 +458,7 @@ ExportResult export_backup(const ExportRequest& request, const RowPlan* given_pl
                         writer.start(table.name, parent, table.columns, key_columns,
                                      kind == 1 ? &table : nullptr, &plan);
                         writer.set_relation(leaf);
-                        run_query(sql, RowPlan::tid_array(set, leaf, via, false), TIDARRAYOID,
+                        run_query(sql, {TIDARRAYOID}, {RowPlan::tid_array(set, leaf, via, false)},
                                   writer);
                         counts[t] += writer.rows();
                     }

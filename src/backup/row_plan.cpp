@@ -164,9 +164,20 @@ struct Fetched {
 int RowSet::find(Oid relation, const ItemPointerData& tid) const {
     auto it = by_tid.find(tid_key(tid));
     if (it == by_tid.end()) return -1;
-    for (int r : it->second)
-        if (rows[r].relation == relation) return r;
+    for (int r = it->second; r >= 0; r = rows[static_cast<std::size_t>(r)].next)
+        if (rows[static_cast<std::size_t>(r)].relation == relation) return r;
     return -1;
+}
+
+int RowSet::add(const Row& row) {
+    const int index = static_cast<int>(rows.size());
+    rows.push_back(row);
+    auto [it, fresh] = by_tid.emplace(tid_key(row.tid), index);
+    if (!fresh) {  // another relation's row with the same ctid: chain it
+        rows.back().next = it->second;
+        it->second = index;
+    }
+    return index;
 }
 
 RowPlan RowPlan::build(pg::SpiSession& spi, Oid source, std::optional<Datum> ids,
@@ -321,6 +332,10 @@ void RowPlan::discover(pg::SpiSession& spi, Oid source, bool include_children) {
             e.parent_set.push_back(static_cast<int>(it - p.set_columns.begin()));
         }
     }
+    for (std::size_t i = 1; i < tables_.size(); ++i) {
+        PlanTable& t = tables_[i];
+        t.streamed = mode_ == PlanMode::kExport && t.set_columns.empty() && t.in_edges.size() == 1;
+    }
     for (PlanTable& t : tables_) {
         for (const std::string& c : t.set_columns) {
             Oid type = InvalidOid;
@@ -419,8 +434,7 @@ void RowPlan::select_source(pg::SpiSession& spi, std::optional<Datum> ids) {
             row.tid = *reinterpret_cast<ItemPointer>(
                 DatumGetPointer(SPI_getbinval(table->vals[r], table->tupdesc, 2, &isnull)));
             row.via = -1;
-            s.deleted.by_tid[tid_key(row.tid)].push_back(static_cast<int>(s.deleted.rows.size()));
-            s.deleted.rows.push_back(row);
+            s.deleted.add(row);
             for (std::size_t k = 0; k < n_keys; ++k) {
                 Form_pg_attribute a = TupleDescAttr(table->tupdesc, static_cast<int>(k) + 2);
                 Datum v =
@@ -431,15 +445,24 @@ void RowPlan::select_source(pg::SpiSession& spi, std::optional<Datum> ids) {
             }
         }
         MemoryContextSwitchTo(old);
+        SPI_freetuptable(table);
     });
 }
 
 // The rows of edge.child that reference the given rows of the parent through the edge.
 // New rows go into `into` (with `via`); returns their indexes. Rows already there are
 // returned in `seen` instead when it is given.
-std::vector<int> RowPlan::fetch(const PlanEdge& edge, const RowSet& parent_rows,
-                                const std::vector<int>& parent_rows_used, RowSet& into, int via,
-                                bool lock) {
+std::optional<RowPlan::EdgeQuery> RowPlan::edge_query(int edge) const {
+    const PlanEdge& e = edges_[static_cast<std::size_t>(edge)];
+    const RowSet& parent_rows = tables_[static_cast<std::size_t>(e.parent)].deleted;
+    std::vector<int> all(parent_rows.size());
+    for (std::size_t i = 0; i < all.size(); ++i) all[i] = static_cast<int>(i);
+    return edge_query(e, parent_rows, all);
+}
+
+std::optional<RowPlan::EdgeQuery> RowPlan::edge_query(
+    const PlanEdge& edge, const RowSet& parent_rows,
+    const std::vector<int>& parent_rows_used) const {
     const PlanTable& parent = tables_[edge.parent];
     const PlanTable& child = tables_[edge.child];
     const std::size_t n = edge.columns.size();
@@ -456,13 +479,10 @@ std::vector<int> RowPlan::fetch(const PlanEdge& edge, const RowSet& parent_rows,
         for (std::size_t c = 0; c < n; ++c)
             arrays[c].push_back(parent_rows.keys[edge.parent_set[c]][r]);
     }
-    if (arrays.empty() || arrays[0].empty()) return {};
-    std::vector<Oid> types;
-    std::vector<Datum> values;
-    std::string sql = "SELECT bg_row.tableoid, bg_row.ctid";
-    for (const std::string& c : child.set_columns) sql += ", bg_row." + c;
-    sql += " FROM " + std::string(child.partitioned ? "" : "ONLY ") + child.name +
-           " bg_row JOIN ROWS FROM (";
+    if (arrays.empty() || arrays[0].empty()) return std::nullopt;
+    EdgeQuery q;
+    q.from = " FROM " + std::string(child.partitioned ? "" : "ONLY ") + child.name +
+             " bg_row JOIN ROWS FROM (";
     std::string on, names;
     for (std::size_t c = 0; c < n; ++c) {
         const Oid type = parent.set_types[edge.parent_set[c]];
@@ -474,17 +494,31 @@ std::vector<int> RowPlan::fetch(const PlanEdge& edge, const RowSet& parent_rows,
             const Oid array_type = get_array_type(type);
             if (!OidIsValid(array_type))
                 elog(ERROR, "type %u of a referenced column has no array type", type);
-            types.push_back(array_type);
-            values.push_back(PointerGetDatum(construct_array(
+            q.types.push_back(array_type);
+            q.values.push_back(PointerGetDatum(construct_array(
                 arrays[c].data(), static_cast<int>(arrays[c].size()), type, len, byval, align)));
         });
-        sql +=
+        q.from +=
             (c > 0 ? ", pg_catalog.unnest($" : "pg_catalog.unnest($") + std::to_string(c + 1) + ")";
         names += (c > 0 ? ", k" : "k") + std::to_string(c);
         on += (c > 0 ? " AND bg_k.k" : "bg_k.k") + std::to_string(c) + " " + edge.operators[c] +
               " bg_row." + edge.columns[c];
     }
-    sql += ") AS bg_k(" + names + ") ON " + on;
+    q.from += ") AS bg_k(" + names + ") ON " + on;
+    return q;
+}
+
+std::vector<int> RowPlan::fetch(const PlanEdge& edge, const RowSet& parent_rows,
+                                const std::vector<int>& parent_rows_used, RowSet& into, int via,
+                                bool lock) {
+    const PlanTable& child = tables_[edge.child];
+    std::optional<EdgeQuery> q = edge_query(edge, parent_rows, parent_rows_used);
+    if (!q) return {};
+    std::vector<Oid>& types = q->types;
+    std::vector<Datum>& values = q->values;
+    std::string sql = "SELECT bg_row.tableoid, bg_row.ctid";
+    for (const std::string& c : child.set_columns) sql += ", bg_row." + c;
+    sql += q->from;
     if (lock) sql += " FOR UPDATE OF bg_row";
     pg::check_for_interrupts();
     SPIPlanPtr prepared = pg::prepare_pinned(sql, types);
@@ -512,9 +546,7 @@ std::vector<int> RowPlan::fetch(const PlanEdge& edge, const RowSet& parent_rows,
                 DatumGetPointer(SPI_getbinval(table->vals[r], table->tupdesc, 2, &isnull)));
             row.via = via;
             if (into.find(row.relation, row.tid) >= 0) continue;
-            const int index = static_cast<int>(into.rows.size());
-            into.by_tid[tid_key(row.tid)].push_back(index);
-            into.rows.push_back(row);
+            const int index = into.add(row);
             for (std::size_t k = 0; k < n_keys; ++k) {
                 Form_pg_attribute a = TupleDescAttr(table->tupdesc, static_cast<int>(k) + 2);
                 Datum v =
@@ -525,6 +557,7 @@ std::vector<int> RowPlan::fetch(const PlanEdge& edge, const RowSet& parent_rows,
             added.push_back(index);
         }
         MemoryContextSwitchTo(old);
+        SPI_freetuptable(table);
     });
     return added;
 }
@@ -540,6 +573,7 @@ void RowPlan::grow() {
         for (int e = 0; e < static_cast<int>(edges_.size()); ++e) {
             const PlanEdge& edge = edges_[e];
             if (mode_ != PlanMode::kExport && edge.action != 'c') continue;
+            if (tables_[edge.child].streamed) continue;  // the export streams its rows
             if (frontier[edge.parent].empty()) continue;
             std::vector<int> added =
                 fetch(edge, tables_[edge.parent].deleted, frontier[edge.parent],
@@ -572,9 +606,7 @@ void RowPlan::changed_rows() {
             if (removed) continue;
             int index = child.changed.find(row.relation, row.tid);
             if (index < 0) {
-                index = static_cast<int>(child.changed.rows.size());
-                child.changed.by_tid[tid_key(row.tid)].push_back(index);
-                child.changed.rows.push_back(row);
+                index = child.changed.add(row);
                 child.changed_by.emplace_back();
             }
             child.changed_by[index].push_back(e);

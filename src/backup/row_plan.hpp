@@ -43,14 +43,17 @@ struct RowSet {
     struct Row {
         Oid relation;
         ItemPointerData tid;
-        int via;  // the edge it was found through; -1: selected directly
+        int via;        // the edge it was found through; -1: selected directly
+        int next = -1;  // the next row with the same ctid (in another relation)
     };
     std::vector<Row> rows;
     std::vector<std::vector<Datum>> keys;  // [key set column][row]
     std::vector<std::vector<bool>> key_nulls;
-    std::unordered_map<std::uint64_t, std::vector<int>> by_tid;  // tid -> rows (any relation)
+    std::unordered_map<std::uint64_t, int> by_tid;  // tid -> first row (any relation)
 
     int find(Oid relation, const ItemPointerData& tid) const;
+    // Appends a row (not there yet); returns its index.
+    int add(const Row& row);
     std::size_t size() const { return rows.size(); }
 };
 
@@ -60,6 +63,9 @@ struct PlanTable {
     std::string owner;
     Oid owner_oid = InvalidOid;
     bool partitioned = false;
+    // Exporting: a table reached through one foreign key and referenced by nothing in the
+    // backup. Its rows are not collected; the export streams them (RowPlan::edge_query).
+    bool streamed = false;
     std::vector<BackupColumn> columns;
     std::vector<std::string> key_columns, key_types;
     std::vector<Oid> leaves;                // the relations that hold its rows
@@ -107,6 +113,15 @@ class RowPlan {
     bool streamed() const { return streamed_; }
     const std::string& source_condition() const { return source_condition_; }
 
+    // The rows of an edge's child that reference any row of its parent: a FROM clause
+    // (alias bg_row) and its parameters (arrays of the parent's keys). nullopt: none.
+    struct EdgeQuery {
+        std::string from;
+        std::vector<Oid> types;
+        std::vector<Datum> values;
+    };
+    std::optional<EdgeQuery> edge_query(int edge) const;
+
     // tid[] of the given rows of one relation (built in the current memory context).
     static Datum tid_array(const RowSet& set, Oid relation, int via, bool any_via);
 
@@ -116,6 +131,8 @@ class RowPlan {
     void select_source(pg::SpiSession& spi, std::optional<Datum> ids);
     void grow();
     void changed_rows();
+    std::optional<EdgeQuery> edge_query(const PlanEdge& edge, const RowSet& parent_rows,
+                                        const std::vector<int>& parent_rows_used) const;
     std::vector<int> fetch(const PlanEdge& edge, const RowSet& parent_rows,
                            const std::vector<int>& parent_rows_used, RowSet& into, int via,
                            bool lock);
