@@ -299,6 +299,11 @@ class TableRestore {
     std::vector<std::pair<std::string, std::string>> sequences_;
 };
 
+pg::Statement values_function{
+    "SELECT FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace"
+    " WHERE n.nspname = 'batchguard' AND p.proname = '_backup_values'",
+    {}};
+
 pg::Statement target_info{
     "SELECT pg_catalog.pg_get_userbyid(c.relowner)::pg_catalog.text,"
     "       pg_catalog.pg_get_userbyid($2)::pg_catalog.text"
@@ -458,6 +463,12 @@ std::vector<TableOutcome> restore_format2(Datum id, const BackupHeader& header,
     std::vector<Target> targets;
     {
         pg::SpiSession spi(pg::SpiSession::Access::kReadOnly, pg::SpiSession::Identity::kAsCaller);
+        // A database still at 1.0 runs this library without the 1.1 function it needs.
+        if (spi.execute(values_function, {}).empty())
+            throw Error(sqlstate::kFeatureNotSupported,
+                        "restoring a backup of format 2 needs pg_batchguard 1.1 in this database",
+                        "The database has an older version of the extension installed.",
+                        "ALTER EXTENSION pg_batchguard UPDATE;");
         for (std::size_t i = 0; i < header.tables.size(); ++i) {
             targets.push_back(resolve_target(spi, header.tables[i], i));
             for (const std::string& c : changed_columns[i].columns)
