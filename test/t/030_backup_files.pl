@@ -57,8 +57,7 @@ SKIP: {
 }
 
 # 2. A crash in the middle of an export leaves an orphan file and no row. The export is
-# held by a lock on the child table while it computes which rows to write (it reads the
-# child's keys before writing the first row).
+# held inside its second query by a lock on the child table.
 my ($in, $out, $err) = ('', '', '');
 my $locker = IPC::Run::start(['psql', '-XAtq', '-v', 'ON_ERROR_STOP=1', '-d', $node->connstr('postgres')],
     '<', \$in, '>', \$out, '2>', \$err);
@@ -76,7 +75,7 @@ is(scalar(files()), $before + 1, 'the export has created its file');
 is($node->safe_psql('postgres', q{
     SELECT phase || ' ' || (rows_written > 0) || ' ' || (bytes_written >= 0) || ' ' || datname
       FROM batchguard.export_progress}),
-    'planning false true postgres', 'export_progress shows the running export');
+    'writing rows true true postgres', 'export_progress shows the running export');
 $node->safe_psql('postgres', 'CREATE ROLE watcher');
 is($node->safe_psql('postgres', 'SET ROLE watcher; SELECT count(*) FROM batchguard.export_progress'),
     '0', "another role does not see someone else's export");
