@@ -630,8 +630,9 @@ std::vector<TableOutcome> restore_format2(Datum id, const BackupHeader& header,
     for (const TableOutcome& o : outcomes)
         if (o.conflicts > 0 && !dry_run)
             throw Error(sqlstate::kUniqueViolation,
-                        std::to_string(o.conflicts) + " rows of table " + o.name +
-                            " in the backup already exist",
+                        std::to_string(o.conflicts) +
+                            (o.conflicts == 1 ? " row of table " : " rows of table ") + o.name +
+                            " in the backup already exist" + (o.conflicts == 1 ? "s" : ""),
                         "Nothing was restored.",
                         "on_conflict => 'skip' keeps the existing rows, 'update' overwrites "
                         "them.");

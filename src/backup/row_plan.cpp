@@ -23,7 +23,8 @@ namespace {
 pg::Statement table_info{
     "SELECT pg_catalog.format('%I.%I', n.nspname, c.relname), c.relkind::pg_catalog.text,"
     "       c.relowner, pg_catalog.pg_get_userbyid(c.relowner)::pg_catalog.text,"
-    "       pg_catalog.has_table_privilege(c.oid, 'SELECT')"
+    "       pg_catalog.has_table_privilege(c.oid, 'SELECT'),"
+    "       pg_catalog.has_any_column_privilege(c.oid, 'UPDATE')"
     "  FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
     " WHERE c.oid = $1",
     {OIDOID}};
@@ -151,6 +152,27 @@ const char* action_name(char action) {
     }
 }
 
+// Runs a plan's statement. The row locks are SELECT ... FOR UPDATE, which needs UPDATE on
+// the table: PostgreSQL only says "permission denied", so say why when that is the reason.
+// (Nothing runs after a caught error but the re-raise.)
+void execute_plan(SPIPlanPtr prepared, Datum* values, bool lock, const PlanTable& table) {
+    try {
+        pg::pg_call([&] {
+            const int rc = SPI_execute_plan(prepared, values, nullptr, !lock, 0);
+            if (rc < 0) elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
+        });
+    } catch (const pg::PgError& e) {
+        if (!lock || table.updatable || e.data()->sqlerrcode != ERRCODE_INSUFFICIENT_PRIVILEGE)
+            throw;
+        throw Error(sqlstate::kInsufficientPrivilege,
+                    e.data()->message != nullptr ? e.data()->message : "permission denied",
+                    "delete_with_backup locks every row the delete reaches (SELECT ... FOR "
+                    "UPDATE) before it backs them up, which needs the UPDATE privilege on " +
+                        table.name + ".",
+                    "Grant UPDATE on " + table.name + ", or delete as a role that has it.");
+    }
+}
+
 // Rows of one query: table oid, ctid, then the key set's columns.
 struct Fetched {
     Oid relation;
@@ -225,10 +247,11 @@ void RowPlan::discover(pg::SpiSession& spi, Oid source, bool include_children) {
                         "delete_with_backup cannot back up every row this delete would reach",
                         "Table " + t.name +
                             ", which the delete reaches through a foreign key, is not readable "
-                            "by you.",
+                            "by you (no SELECT privilege).",
                         "Foreign-key actions run as the table's owner, so a backup made with "
                         "your privileges could miss rows: delete as a role that reads every row "
                         "of the referencing tables.");
+        t.updatable = info.boolean(0, 6).value_or(true);
         t.partitioned = relkind == RELKIND_PARTITIONED_TABLE;
         pg::Rows columns = spi.execute(columns_of, {pg::Arg::of(ObjectIdGetDatum(relid))});
         for (std::uint64_t r = 0; r < columns.size(); ++r)
@@ -417,11 +440,7 @@ void RowPlan::select_source(pg::SpiSession& spi, std::optional<Datum> ids) {
     std::vector<Fetched> rows;
     const std::size_t n_keys = s.set_columns.size();
     SPIPlanPtr prepared = pg::prepare_pinned(sql, types);
-    pg::pg_call([&] {
-        const int rc =
-            SPI_execute_plan(prepared, values.data(), nullptr, mode_ != PlanMode::kDelete, 0);
-        if (rc < 0) elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
-    });
+    execute_plan(prepared, values.data(), mode_ == PlanMode::kDelete, s);
     const std::uint64_t count = SPI_processed;
     SPITupleTable* table = SPI_tuptable;
     pg::pg_call([&] {
@@ -522,11 +541,8 @@ std::vector<int> RowPlan::fetch(const PlanEdge& edge, const RowSet& parent_rows,
     if (lock) sql += " FOR UPDATE OF bg_row";
     pg::check_for_interrupts();
     SPIPlanPtr prepared = pg::prepare_pinned(sql, types);
-    pg::pg_call([&] {
-        const int rc = SPI_execute_plan(prepared, values.data(), nullptr, !lock, 0);
-        if (rc < 0) elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
-        SPI_freeplan(prepared);
-    });
+    execute_plan(prepared, values.data(), lock, child);
+    pg::pg_call([&] { SPI_freeplan(prepared); });
     const std::uint64_t count = SPI_processed;
     SPITupleTable* table = SPI_tuptable;
     std::vector<int> added;

@@ -63,6 +63,7 @@ struct PlanTable {
     std::string owner;
     Oid owner_oid = InvalidOid;
     bool partitioned = false;
+    bool updatable = true;  // the caller may lock its rows (UPDATE on some column)
     // Exporting: a table reached through one foreign key and referenced by nothing in the
     // backup. Its rows are not collected; the export streams them (RowPlan::edge_query).
     bool streamed = false;
