@@ -62,6 +62,15 @@ SELECT label, pg_temp.try(label, call) AS outcome FROM (VALUES
     ('restore_backup on_conflict', format($$SELECT batchguard.restore_backup(%L, NULL)$$, :'bob_backup')),
     ('restore_backup dry_run', format($$SELECT batchguard.restore_backup(%L, 'error', NULL)$$, :'bob_backup')),
     ('restore_backup unknown on_conflict', format($$SELECT batchguard.restore_backup(%L, 'merge')$$, :'bob_backup')),
+    ('restore_backup_into backup_id', $$SELECT batchguard.restore_backup_into(NULL, '{}')$$),
+    ('restore_backup_into targets', format($$SELECT batchguard.restore_backup_into(%L, NULL)$$, :'bob_backup')),
+    ('restore_backup_into on_conflict', format($$SELECT batchguard.restore_backup_into(%L, '{}', NULL)$$, :'bob_backup')),
+    ('restore_backup_into dry_run', format($$SELECT batchguard.restore_backup_into(%L, '{}', 'error', NULL)$$, :'bob_backup')),
+    ('restore_backup_into targets not an object', format($$SELECT batchguard.restore_backup_into(%L, '["public.bi_doc"]')$$, :'bob_backup')),
+    ('restore_backup_into target not a name', format($$SELECT batchguard.restore_backup_into(%L, '{"public.bi_doc": 1}')$$, :'bob_backup')),
+    ('restore_backup_into target missing', format($$SELECT batchguard.restore_backup_into(%L, '{"public.bi_doc": "public.bi_missing"}')$$, :'bob_backup')),
+    ('restore_backup_into target a view', format($$SELECT batchguard.restore_backup_into(%L, '{"public.bi_doc": "bi_view"}')$$, :'bob_backup')),
+    ('restore_backup_into table not in the backup', format($$SELECT batchguard.restore_backup_into(%L, '{"public.bi_view": "public.bi_doc"}', dry_run => true)$$, :'bob_backup')),
     ('delete_preview source', $$SELECT * FROM batchguard.delete_preview(NULL, '{1}')$$),
     ('delete_preview ids', $$SELECT * FROM batchguard.delete_preview('bi_doc', NULL)$$),
     ('delete_preview view', $$SELECT * FROM batchguard.delete_preview('bi_view', '{1}')$$),
@@ -180,6 +189,7 @@ SELECT label, pg_temp.same_as_unknown(label, call, :'alice_backup', '7c0b5a2e-11
     ('restore_backup', 'SELECT batchguard.restore_backup(%s)'),
     ('restore_backup skip', 'SELECT batchguard.restore_backup(%s, ''skip'')'),
     ('restore_backup update dry run', 'SELECT batchguard.restore_backup(%s, ''update'', true)'),
+    ('restore_backup_into', 'SELECT batchguard.restore_backup_into(%s, ''{"public.bi_doc": "public.bi_doc"}'')'),
     ('get_user_backups', 'SELECT count(*) FROM batchguard.get_user_backups() WHERE backup_id = %s'),
     ('backups table', 'SELECT count(*) FROM batchguard.backups WHERE backup_id = %s'),
     ('audit table', 'SELECT count(*) FROM batchguard.audit WHERE backup_id = %s')
@@ -196,6 +206,7 @@ SELECT label, pg_temp.same_as_unknown(label, call, :'bob_expired', '7c0b5a2e-111
     ('delete_backup (expired, foreign)', 'SELECT batchguard.delete_backup(%s)'),
     ('extend_backup (expired, foreign)', 'SELECT batchguard.extend_backup(%s, now() + interval ''1 day'')'),
     ('restore_backup (expired, foreign)', 'SELECT batchguard.restore_backup(%s)'),
+    ('restore_backup_into (expired, foreign)', 'SELECT batchguard.restore_backup_into(%s, ''{}'')'),
     ('hold_backup (expired, foreign)', 'SELECT batchguard.hold_backup(%s)')
   ) AS t(label, call);
 -- the tables are read-only

@@ -176,8 +176,72 @@ CREATE TABLE rt_private (id int PRIMARY KEY, secret text);
 ALTER TABLE rt_private OWNER TO regress_rt_eve;
 SELECT pg_temp.error_of(format('SELECT batchguard.restore_backup(%L)', :'b'));
 SELECT count(*) AS leaked FROM rt_private;
+-- ... unless the caller names the table to restore into (restore_backup_into): here the
+-- owner's renamed table
+SELECT batchguard.restore_backup_into(:'b', '{"public.rt_private": "rt_private_moved"}') - 'backup_id';
+SELECT * FROM rt_private_moved;
+SELECT count(*) AS leaked FROM rt_private;
+SELECT detail -> 'targets' AS audited_targets FROM batchguard.audit
+ WHERE backup_id = :'b' AND action = 'restore';
 DROP TABLE rt_private;
 DROP ROLE regress_rt_eve;
+
+-- 12. The graph is capped with clear errors, and the caps leave room for real schemas:
+-- 65 tables and 256 foreign keys export; 65 levels, 257 tables or 1025 foreign keys are
+-- refused (54000), naming the constraint or table one too many.
+DO $$
+BEGIN
+    CREATE TABLE rt_star (id int PRIMARY KEY);
+    INSERT INTO rt_star VALUES (1);
+    FOR i IN 1..64 LOOP
+        EXECUTE format('CREATE TABLE rt_star%s (id int PRIMARY KEY, a int REFERENCES rt_star,'
+                       ' b int REFERENCES rt_star, c int REFERENCES rt_star, d int REFERENCES rt_star)', i);
+        EXECUTE format('INSERT INTO rt_star%s VALUES (1, 1, 1, 1, 1)', i);
+    END LOOP;
+END
+$$;
+SELECT total_rows, pg_catalog.array_length(tables, 1) AS tables,
+       (SELECT count(*) FROM pg_constraint WHERE confrelid = 'rt_star'::regclass) AS foreign_keys
+  FROM batchguard.export_backup('rt_star');
+DO $$
+BEGIN
+    FOR i IN 65..256 LOOP
+        EXECUTE format('CREATE TABLE rt_star%s (id int PRIMARY KEY, a int REFERENCES rt_star)', i);
+    END LOOP;
+END
+$$;
+SELECT pg_temp.error_of($$SELECT batchguard.export_backup('rt_star')$$);
+DO $$
+BEGIN
+    FOR i IN 1..256 LOOP
+        EXECUTE format('DROP TABLE rt_star%s', i);
+    END LOOP;
+    CREATE TABLE rt_many (id int PRIMARY KEY, a int);
+    FOR i IN 1..1025 LOOP
+        EXECUTE format('ALTER TABLE rt_many ADD CONSTRAINT rt_many_%s FOREIGN KEY (a) REFERENCES rt_star', i);
+    END LOOP;
+END
+$$;
+SELECT pg_temp.error_of($$SELECT batchguard.export_backup('rt_star')$$);
+DROP TABLE rt_many, rt_star;
+DO $$
+BEGIN
+    CREATE TABLE rt_chain0 (id int PRIMARY KEY);
+    FOR i IN 1..65 LOOP
+        EXECUTE format('CREATE TABLE rt_chain%s (id int PRIMARY KEY, up int REFERENCES rt_chain%s ON DELETE CASCADE)',
+                       i, i - 1);
+    END LOOP;
+END
+$$;
+SELECT pg_temp.error_of($$SELECT batchguard.delete_with_backup('rt_chain0', '{1}')$$);
+SELECT pg_temp.error_of($$SELECT * FROM batchguard.delete_preview('rt_chain0', '{1}')$$);
+DO $$
+BEGIN
+    FOR i IN REVERSE 65..0 LOOP
+        EXECUTE format('DROP TABLE rt_chain%s', i);
+    END LOOP;
+END
+$$;
 
 DROP TABLE rt_b, rt_a CASCADE;
 DROP TABLE rt_c, rt_p, rt_self, rt_tag, rt_owner, rt_doc, rt_log, rt_money, rt_r2, rt_q2, rt_q,

@@ -14,6 +14,8 @@
 #include "pg/sha256.hpp"
 
 extern "C" {
+#include "catalog/namespace.h"
+#include "utils/regproc.h"
 #include "utils/typcache.h"
 }
 
@@ -97,8 +99,15 @@ BackupHeader read_header(pg::SpiSession& spi, const BackupRecord& record) {
 
 class TableRestore {
   public:
-    TableRestore(Datum backup_id, const BackupTable& table, OnConflict mode, bool dry_run)
-        : backup_id_(backup_id), table_(table), mode_(mode), dry_run_(dry_run) {}
+    // target: the table the caller named for these rows (restore_backup_into), or empty
+    // for the backed-up table's own name.
+    TableRestore(Datum backup_id, const BackupTable& table, OnConflict mode, bool dry_run,
+                 std::string target = {})
+        : backup_id_(backup_id),
+          table_(table),
+          mode_(mode),
+          dry_run_(dry_run),
+          target_(std::move(target)) {}
 
     // changed_columns: the columns a SET NULL / SET DEFAULT changed (their old values are
     // put back on the existing rows); empty for deleted rows.
@@ -186,7 +195,8 @@ class TableRestore {
     }
 
     void resolve(pg::SpiSession& spi) {
-        pg::Rows t = spi.execute(resolve_table, {pg::Arg::text(table_.name)});
+        pg::Rows t =
+            spi.execute(resolve_table, {pg::Arg::text(target_.empty() ? table_.name : target_)});
         if (t.empty())
             throw Error(sqlstate::kUndefinedTable,
                         "table " + table_.name + " of the backup no longer exists", {},
@@ -293,6 +303,7 @@ class TableRestore {
     const BackupTable& table_;
     OnConflict mode_;
     bool dry_run_;
+    std::string target_;
     Oid relid_ = InvalidOid;
     std::string name_;
     std::vector<std::string> insert_, identity_, match_;
@@ -333,6 +344,9 @@ std::string literal(const std::string& s) {
 }
 
 // One table of a format-2 restore: its current columns matched to the backup's.
+// Backed-up table name -> the table the caller named for its rows (schema-qualified).
+using Targets = std::map<std::string, std::string>;
+
 struct Target {
     struct Col {
         std::string name;  // quoted
@@ -369,11 +383,13 @@ struct Target {
     }
 };
 
-Target resolve_target(pg::SpiSession& spi, const BackupTable& table, std::size_t index) {
+// target: the table the caller named for these rows (restore_backup_into), or empty.
+Target resolve_target(pg::SpiSession& spi, const BackupTable& table, std::size_t index,
+                      const std::string& target) {
     Target t;
     t.index = index;
     t.table = &table;
-    pg::Rows r = spi.execute(resolve_table, {pg::Arg::text(table.name)});
+    pg::Rows r = spi.execute(resolve_table, {pg::Arg::text(target.empty() ? table.name : target)});
     if (r.empty())
         throw Error(sqlstate::kUndefinedTable,
                     "table " + table.name + " of the backup no longer exists", {},
@@ -381,18 +397,21 @@ Target resolve_target(pg::SpiSession& spi, const BackupTable& table, std::size_t
     t.relid = DatumGetObjectId(r.datum(0, 1).value());
     t.name = r.text(0, 2).value();
     // Restore writes only into a table of the owner recorded in the backup, or the caller's
-    // own: a look-alike another role created under the same name gets nothing.
+    // own: a look-alike another role created under the same name gets nothing. A table the
+    // caller named (restore_backup_into) is the caller's choice.
     const Oid caller = pg::pg_call([] { return GetUserId(); });
     pg::Rows o = spi.execute(target_info, {pg::Arg::of(ObjectIdGetDatum(t.relid)),
                                            pg::Arg::of(ObjectIdGetDatum(caller))});
     const std::string current_owner = o.text(0, 1).value();
-    if (!table.owner.empty() && current_owner != table.owner && current_owner != o.text(0, 2))
+    if (target.empty() && !table.owner.empty() && current_owner != table.owner &&
+        current_owner != o.text(0, 2))
         throw Error(sqlstate::kInsufficientPrivilege,
                     "table " + t.name + " is owned by " + current_owner +
                         ", not by the owner recorded in the backup",
                     "The backup's rows of " + table.name + " came from a table owned by " +
                         table.owner + ".",
-                    "Restore as that role, or give the table back to it.");
+                    "Restore as that role, give the table back to it, or name the table to "
+                    "restore into with restore_backup_into().");
     pg::Rows cols = spi.execute(target_columns,
                                 {pg::Arg::of(ObjectIdGetDatum(t.relid)), pg::Arg::text(t.name)});
     struct Current {
@@ -459,7 +478,7 @@ Target resolve_target(pg::SpiSession& spi, const BackupTable& table, std::size_t
 // found by primary key or, without one, by their other columns.
 std::vector<TableOutcome> restore_format2(Datum id, const BackupHeader& header,
                                           const std::vector<Changed>& changed_columns,
-                                          OnConflict mode, bool dry_run) {
+                                          const Targets& chosen, OnConflict mode, bool dry_run) {
     std::vector<Target> targets;
     {
         pg::SpiSession spi(pg::SpiSession::Access::kReadOnly, pg::SpiSession::Identity::kAsCaller);
@@ -470,7 +489,9 @@ std::vector<TableOutcome> restore_format2(Datum id, const BackupHeader& header,
                         "The database has an older version of the extension installed.",
                         "ALTER EXTENSION pg_batchguard UPDATE;");
         for (std::size_t i = 0; i < header.tables.size(); ++i) {
-            targets.push_back(resolve_target(spi, header.tables[i], i));
+            auto named = chosen.find(header.tables[i].name);
+            targets.push_back(resolve_target(spi, header.tables[i], i,
+                                             named == chosen.end() ? "" : named->second));
             for (const std::string& c : changed_columns[i].columns)
                 if (targets.back().col(c)) targets.back().changed.push_back(c);
         }
@@ -639,15 +660,52 @@ std::vector<TableOutcome> restore_format2(Datum id, const BackupHeader& header,
     return outcomes;
 }
 
-}  // namespace
+pg::Statement named_targets{
+    "SELECT e.key, pg_catalog.jsonb_typeof(e.value), e.value OPERATOR(pg_catalog.#>>) '{}'"
+    "  FROM pg_catalog.jsonb_each($1) e",
+    {JSONBOID}};
 
-BATCHGUARD_FUNCTION(batchguard_restore_backup) {
-    pg::require_not_null(fcinfo, 0, "backup_id");
-    const Datum id = PG_GETARG_DATUM(0);
-    pg::require_not_null(fcinfo, 1, "on_conflict");
-    pg::require_not_null(fcinfo, 2, "dry_run");
-    const std::string on_conflict(*pg::text_arg(fcinfo, 1));
-    const bool dry_run = PG_GETARG_BOOL(2);
+pg::Statement json_type{"SELECT pg_catalog.jsonb_typeof($1)", {JSONBOID}};
+
+pg::Statement table_name_of{
+    "SELECT pg_catalog.format('%I.%I', n.nspname, c.relname)"
+    "  FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+    " WHERE c.oid = $1 AND c.relkind IN ('r', 'p')",
+    {OIDOID}};
+
+// restore_backup_into's targets: {"<table in the backup>": "<table to restore into>"},
+// target names resolved on the caller's search_path (as the caller wrote them).
+Targets parse_targets(Datum json) {
+    Targets out;
+    // kCallers: the statements are pinned, the names below resolve on the caller's path.
+    pg::SpiSession spi(pg::SpiSession::Access::kReadOnly, pg::SpiSession::Identity::kAsCaller,
+                       pg::SpiSession::SearchPath::kCallers);
+    if (spi.execute(json_type, {pg::Arg::of(json)}).text(0, 1) != "object")
+        throw Error(sqlstate::kInvalidParameterValue, "targets must be a JSON object", {},
+                    "Map each table of the backup to the table to restore into: "
+                    "'{\"public.orders\": \"public.orders_old\"}'.");
+    pg::Rows r = spi.execute(named_targets, {pg::Arg::of(json)});
+    for (std::uint64_t i = 0; i < r.size(); ++i) {
+        const std::string key = r.text(i, 1).value();
+        if (r.text(i, 2) != "string")
+            throw Error(sqlstate::kInvalidParameterValue,
+                        "the target of " + key + " must be a table name (a JSON string)");
+        const std::string name = r.text(i, 3).value();
+        const Oid relid = pg::pg_call([&] {
+            List* names = stringToQualifiedNameList(name.c_str());
+            return RangeVarGetRelid(makeRangeVarFromNameList(names), NoLock, true);
+        });
+        pg::Rows t = spi.execute(table_name_of, {pg::Arg::of(ObjectIdGetDatum(relid))});
+        if (t.empty())
+            throw Error(sqlstate::kUndefinedTable,
+                        "the target of " + key + ", " + name + ", is not a table", {},
+                        "Name an existing table, schema-qualified or on your search_path.");
+        out[key] = t.text(0, 1).value();
+    }
+    return out;
+}
+
+Datum restore(Datum id, const std::string& on_conflict, bool dry_run, const Targets& targets) {
     OnConflict mode = OnConflict::kError;
     if (on_conflict == "skip")
         mode = OnConflict::kSkip;
@@ -673,6 +731,14 @@ BATCHGUARD_FUNCTION(batchguard_restore_backup) {
         if (!dry_run && owner_spi.execute(share_lock_backup, {pg::Arg::of(id)}).empty())
             unknown_backup(id);
         header = read_header(owner_spi, *record);
+        for (const auto& [name, target] : targets) {
+            bool known = false;
+            for (const BackupTable& table : header.tables) known = known || table.name == name;
+            if (!known)
+                throw Error(sqlstate::kInvalidParameterValue,
+                            "table " + name + " is not in the backup", {},
+                            "Name the tables as backup_rows() shows them (schema-qualified).");
+        }
         for (const BackupTable& table : header.tables) {
             pg::Rows action =
                 owner_spi.execute(delete_action, {pg::Arg::of(id), pg::Arg::text(table.name)});
@@ -688,14 +754,16 @@ BATCHGUARD_FUNCTION(batchguard_restore_backup) {
 
     std::vector<TableOutcome> outcomes;
     if (header.version >= 2) {
-        outcomes = restore_format2(id, header, changed, mode, dry_run);
+        outcomes = restore_format2(id, header, changed, targets, mode, dry_run);
     } else {  // format 1 (pg_batchguard 1.0): table by table, as 1.0 restored it
         pg::SpiSession spi(pg::SpiSession::Access::kReadWrite, pg::SpiSession::Identity::kAsCaller,
                            pg::SpiSession::SearchPath::kCallers);
         for (std::size_t i = 0; i < header.tables.size(); ++i) {
             pg::check_for_interrupts();
-            outcomes.push_back(
-                TableRestore(id, header.tables[i], mode, dry_run).run(spi, changed[i].columns));
+            auto named = targets.find(header.tables[i].name);
+            outcomes.push_back(TableRestore(id, header.tables[i], mode, dry_run,
+                                            named == targets.end() ? "" : named->second)
+                                   .run(spi, changed[i].columns));
         }
     }
     std::int64_t inserted = 0, updated = 0, skipped = 0, conflicts = 0;
@@ -720,11 +788,47 @@ BATCHGUARD_FUNCTION(batchguard_restore_backup) {
         "\"on_conflict\":\"" + on_conflict + "\",\"dry_run\":" + (dry_run ? "true" : "false") +
         ",\"inserted\":" + std::to_string(inserted) + ",\"updated\":" + std::to_string(updated) +
         ",\"skipped\":" + std::to_string(skipped) + ",\"conflicts\":" + std::to_string(conflicts);
+    std::string audited = totals;
+    if (!targets.empty()) {
+        audited += ",\"targets\":{";
+        bool first = true;
+        for (const auto& [name, target] : targets) {
+            if (!first) audited += ",";
+            first = false;
+            append_json_string(audited, name);
+            audited += ":";
+            append_json_string(audited, target);
+        }
+        audited += "}";
+    }
     if (!XactReadOnly) {  // a dry run may run in a read-only transaction: no audit row
         pg::SpiSession owner_spi;
-        audit(owner_spi, *record, owner, "restore", "{" + totals + "}");
+        audit(owner_spi, *record, owner, "restore", "{" + audited + "}");
     }
     const std::string result =
         "{\"backup_id\":\"" + record->backup_id + "\"," + totals + ",\"tables\":" + tables + "}";
     return jsonb_datum(result);
+}
+
+}  // namespace
+
+BATCHGUARD_FUNCTION(batchguard_restore_backup) {
+    pg::require_not_null(fcinfo, 0, "backup_id");
+    pg::require_not_null(fcinfo, 1, "on_conflict");
+    pg::require_not_null(fcinfo, 2, "dry_run");
+    return restore(PG_GETARG_DATUM(0), std::string(*pg::text_arg(fcinfo, 1)), PG_GETARG_BOOL(2),
+                   {});
+}
+
+// 1.1: the caller names the table to restore into for some tables of the backup, whoever
+// owns it (restore_backup refuses a table whose owner is neither the recorded one nor the
+// caller: a look-alike created under the old name).
+BATCHGUARD_FUNCTION(batchguard_restore_backup_into) {
+    pg::require_not_null(fcinfo, 0, "backup_id");
+    pg::require_not_null(fcinfo, 1, "targets");
+    pg::require_not_null(fcinfo, 2, "on_conflict");
+    pg::require_not_null(fcinfo, 3, "dry_run");
+    const Targets targets = parse_targets(PG_GETARG_DATUM(1));
+    return restore(PG_GETARG_DATUM(0), std::string(*pg::text_arg(fcinfo, 2)), PG_GETARG_BOOL(3),
+                   targets);
 }
