@@ -18,6 +18,11 @@ json/jsonb edge values. It fills the tables, picks random ids of the source tabl
 3. runs restore_backup as the caller and commits: every table must be byte-identical to
    before (sorted COPY ... TO STDOUT of every table, read as a superuser under fixed
    settings).
+4. checks export_backup: every row of the source and what references it is in the file,
+   value for value;
+5. in half the cases, runs purge_with_backup of the same ids in chunks of 1 or 2 (each
+   chunk backed up and deleted in its own transaction), then restores every chunk's
+   backup, the last chunk's first: every table must again be byte-identical to before.
 
 Every case is derived from one seed (printed), so a failure is reproducible with
 --seed S --cases 1; the failing case's SQL is written to a file and printed, after a
@@ -40,6 +45,7 @@ import psycopg
 # Values of every built-in scalar type (literal text, cast to the type).
 
 CALLER = "rt_caller"
+PURGES = collections.Counter()  # what check_purge did, for the summary
 
 
 def unicode_text(rng, length=None):
@@ -232,6 +238,9 @@ class Case:
         rng = random.Random(seed)
         self.rng_data = random.Random(seed * 7919 + 1)
         self.odd_settings = rng.random() < 0.5
+        # Half the cases also purge the same ids in chunks (its own generator, so that the
+        # schemas and data stay those of the seed).
+        self.purge = random.Random(seed * 31 + 3).random() < 0.5
         n = rng.randint(2, 8)
         self.tables = [Table(f"t{i}") for i in range(n)]
         pool = types + [f"{schema}.comp", f"{schema}.mood", f"{schema}.dom_pos",
@@ -545,7 +554,51 @@ def run_case(admin, caller, case, verbose=False):
     if after != before:
         raise Mismatch("restored tables differ: " + diff(before, after))
     check_export(admin, caller, case)
+    if case.purge:
+        check_purge(admin, caller, case, before)
     return "ok", None
+
+
+def check_purge(admin, caller, case, before):
+    """purge_with_backup of the same ids in chunks, each chunk backed up and deleted in its
+    own transaction; then every chunk's backup restored, the last chunk's first: every
+    table is as before. A chunk may fail where the whole DELETE did not (a reference
+    between rows of two chunks): the chunks done before it are restored all the same."""
+    s = case.schema
+    chunk_size = random.Random(case.seed * 31 + 7).randint(1, 2)
+    job = f"rt-purge-{case.seed}"
+    try:
+        for stmt in case.settings_sql():
+            caller.execute(stmt)
+        caller.execute(f"CALL batchguard.purge_with_backup(%s, '{s}.t0', {case.ids_sql()}, "
+                       f"chunk_size => %s)", [job, chunk_size])
+    except psycopg.Error as e:
+        PURGES["stopped: " + reason_of(e)] += 1  # whatever was done comes back (below)
+    finally:
+        caller.execute("RESET ROLE")
+        caller.execute("RESET ALL")
+    chunks = admin.execute(
+        "SELECT backup_id FROM batchguard.backups WHERE label LIKE %s"
+        " ORDER BY substring(label FROM 'chunk-([0-9]+)$')::int DESC",
+        [f"purge {job} chunk-%"]).fetchall()
+    for (backup_id,) in chunks:
+        try:
+            with caller.transaction():
+                for stmt in case.settings_sql():
+                    caller.execute(stmt)
+                caller.execute("SELECT batchguard.restore_backup(%s)", [backup_id])
+                caller.execute("RESET ROLE")
+        except psycopg.Error as e:
+            caller.execute("RESET ALL")
+            raise Mismatch(f"restore_backup of a purge_with_backup chunk failed: "
+                           f"{reason_of(e)}")
+        caller.execute("RESET ALL")
+    PURGES["purges"] += 1
+    PURGES["chunk backups restored"] += len(chunks)
+    after = dump(admin, s, case.tables)
+    if after != before:
+        raise Mismatch(f"purge_with_backup (chunks of {chunk_size}, {len(chunks)} backups) "
+                       f"then restoring every chunk: " + diff(before, after))
 
 
 PINNED = ["SET extra_float_digits = 1", "SET bytea_output = 'hex'", "SET DateStyle = 'ISO, YMD'",
@@ -703,6 +756,7 @@ def main():
     reasons = collections.Counter()
     plain_reasons = collections.Counter()
     refused_simple = simple = 0
+    example_seed = {}  # refusal reason -> the first seed refused for it
     mismatches = 0
     started = time.time()
     for i in range(args.cases):
@@ -730,6 +784,7 @@ def main():
             simple += 1
         if outcome == "refused":
             reasons[reason] += 1
+            example_seed.setdefault(reason, case_seed)
             if not mixture:
                 refused_simple += 1
         elif outcome == "fails anyway":
@@ -744,9 +799,15 @@ def main():
           f"{outcomes['refused']} refused, {outcomes['fails anyway']} failed as a plain DELETE "
           f"fails, {mismatches} mismatches")
     for reason, n in reasons.most_common():
-        print(f"  refused {n:4d}: {reason}")
+        print(f"  refused {n:4d}: {reason} (e.g. seed {example_seed[reason]})")
     for reason, n in plain_reasons.most_common():
         print(f"  plain DELETE fails too {n:4d}: SQLSTATE {reason}")
+    if PURGES:
+        print(f"  purge_with_backup: {PURGES['purges']} purges in chunks, "
+              f"{PURGES['chunk backups restored']} chunk backups restored")
+        for reason, n in sorted(PURGES.items()):
+            if reason.startswith("stopped: "):
+                print(f"    a chunk failed {n:4d}: {reason[9:]}")
     rate = 100.0 * refused_simple / simple if simple else 0.0
     print(f"  schemas without SET NULL/CASCADE mixture cycles: {simple}, refused "
           f"{refused_simple} ({rate:.1f}%)")
