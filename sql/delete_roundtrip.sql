@@ -186,7 +186,27 @@ SELECT detail -> 'targets' AS audited_targets FROM batchguard.audit
 DROP TABLE rt_private;
 DROP ROLE regress_rt_eve;
 
--- 12. The graph is capped with clear errors, and the caps leave room for real schemas:
+-- 12. Restore writes only where the backup's maker could write when the backup was made:
+-- the rows of a table it could only read do not come back through restore, even after it
+-- was granted INSERT (backup_rows still shows them).
+CREATE ROLE regress_rt_reader;
+CREATE TABLE rt_readonly (id int PRIMARY KEY, v text);
+INSERT INTO rt_readonly VALUES (1, 'a');
+GRANT SELECT ON rt_readonly TO regress_rt_reader;
+SET ROLE regress_rt_reader;
+SELECT backup_id AS ro FROM batchguard.export_backup('rt_readonly') \gset
+RESET ROLE;
+DELETE FROM rt_readonly;
+GRANT INSERT ON rt_readonly TO regress_rt_reader;
+SET ROLE regress_rt_reader;
+SELECT pg_temp.error_of(format('SELECT batchguard.restore_backup(%L)', :'ro'));
+SELECT "row" FROM batchguard.backup_rows(:'ro');
+RESET ROLE;
+SELECT count(*) AS restored FROM rt_readonly;
+DROP TABLE rt_readonly;
+DROP ROLE regress_rt_reader;
+
+-- 13. The graph is capped with clear errors, and the caps leave room for real schemas:
 -- 65 tables and 256 foreign keys export; 65 levels, 257 tables or 1025 foreign keys are
 -- refused (54000), naming the constraint or table one too many.
 DO $$

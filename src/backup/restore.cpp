@@ -15,6 +15,8 @@
 
 extern "C" {
 #include "catalog/namespace.h"
+#include "nodes/value.h"
+#include "parser/parse_func.h"
 #include "utils/regproc.h"
 #include "utils/typcache.h"
 }
@@ -412,6 +414,14 @@ Target resolve_target(pg::SpiSession& spi, const BackupTable& table, std::size_t
                         table.owner + ".",
                     "Restore as that role, give the table back to it, or name the table to "
                     "restore into with restore_backup_into().");
+    // Restore never writes where the backup's maker could not: rows it could only read
+    // (another role's table it was allowed to export) are not put back through it.
+    if (!table.writable)
+        throw Error(sqlstate::kInsufficientPrivilege,
+                    "the backup's rows of table " + table.name + " cannot be restored",
+                    "When the backup was made, its owner could not write that table (no INSERT "
+                    "or UPDATE privilege).",
+                    "Read them with backup_rows() and insert them as a role that may.");
     pg::Rows cols = spi.execute(target_columns,
                                 {pg::Arg::of(ObjectIdGetDatum(t.relid)), pg::Arg::text(t.name)});
     struct Current {
@@ -474,20 +484,56 @@ Target resolve_target(pg::SpiSession& spi, const BackupTable& table, std::size_t
 
 // Format 2: every table in one statement, so that foreign keys among the backup's rows --
 // across tables, within one, through cycles -- are checked at its end, when all are back.
+pg::Statement library_of_extension{
+    "SELECT p.probin FROM pg_catalog.pg_proc p WHERE p.oid = "
+    "'batchguard.restore_backup(pg_catalog.uuid, pg_catalog.text, pg_catalog.bool)'"
+    "::pg_catalog.regprocedure",
+    {}};
+
+// The function that reads a backup's typed values. A database still at 1.0 (library
+// updated, ALTER EXTENSION ... UPDATE not run yet) has no batchguard._backup_values: the
+// library's reader is then declared for this session as a temporary function, by the
+// extension's owner (a superuser: it may declare C functions), so that format-2 backups
+// restore there all the same. (Not in a read-only transaction: a dry run there needs 1.1.)
+std::string values_function_name() {
+    {
+        pg::SpiSession spi(pg::SpiSession::Access::kReadOnly, pg::SpiSession::Identity::kAsCaller);
+        if (!spi.execute(values_function, {}).empty()) return "batchguard._backup_values";
+    }
+    // Looked up in the catalog caches, not with a query: one declared by an earlier call in
+    // this same statement is not in the statement's snapshot.
+    const bool declared = pg::pg_call([] {
+        Oid uuid = UUIDOID;
+        return OidIsValid(LookupFuncName(
+            list_make2(makeString(pstrdup("pg_temp")), makeString(pstrdup("bg_backup_values"))), 1,
+            &uuid, true));
+    });
+    if (declared) return "pg_temp.bg_backup_values";
+    if (XactReadOnly)
+        throw Error(sqlstate::kFeatureNotSupported,
+                    "a dry run of a backup of format 2 in a read-only transaction needs "
+                    "pg_batchguard 1.1 in this database",
+                    "The database has an older version of the extension installed.",
+                    "ALTER EXTENSION pg_batchguard UPDATE;");
+    pg::SpiSession owner;  // the extension's owner, the path pinned
+    const std::string library = owner.execute(library_of_extension, {}).text(0, 1).value();
+    run_dynamic(
+        "CREATE FUNCTION pg_temp.bg_backup_values(pg_catalog.uuid)"
+        " RETURNS SETOF pg_catalog.record LANGUAGE c VOLATILE STRICT PARALLEL UNSAFE AS " +
+            literal(library) + ", 'batchguard_backup_values'",
+        {}, false);
+    return "pg_temp.bg_backup_values";
+}
+
 // Removed rows are inserted; rows a delete changed get their old values back in place,
 // found by primary key or, without one, by their other columns.
 std::vector<TableOutcome> restore_format2(Datum id, const BackupHeader& header,
                                           const std::vector<Changed>& changed_columns,
                                           const Targets& chosen, OnConflict mode, bool dry_run) {
+    const std::string values_function = values_function_name();
     std::vector<Target> targets;
     {
         pg::SpiSession spi(pg::SpiSession::Access::kReadOnly, pg::SpiSession::Identity::kAsCaller);
-        // A database still at 1.0 runs this library without the 1.1 function it needs.
-        if (spi.execute(values_function, {}).empty())
-            throw Error(sqlstate::kFeatureNotSupported,
-                        "restoring a backup of format 2 needs pg_batchguard 1.1 in this database",
-                        "The database has an older version of the extension installed.",
-                        "ALTER EXTENSION pg_batchguard UPDATE;");
         for (std::size_t i = 0; i < header.tables.size(); ++i) {
             auto named = chosen.find(header.tables[i].name);
             targets.push_back(resolve_target(spi, header.tables[i], i,
@@ -499,10 +545,10 @@ std::vector<TableOutcome> restore_format2(Datum id, const BackupHeader& header,
     std::string columns = "bg_table pg_catalog.int4, bg_changed pg_catalog.text[]";
     for (const Target& t : targets)
         for (const Target::Col& c : t.cols) columns += ", " + c.value.substr(5) + " " + c.type;
-    std::string sql =
-        "WITH bg_src AS MATERIALIZED (SELECT * FROM batchguard._backup_values($1) AS "
-        "bg_v(" +
-        columns + "))";
+    std::string sql = "WITH bg_src AS MATERIALIZED (SELECT * FROM " + values_function +
+                      "($1) AS "
+                      "bg_v(" +
+                      columns + "))";
     std::string counts;
     for (const Target& t : targets) {
         const std::string i = std::to_string(t.index);

@@ -24,7 +24,8 @@ pg::Statement table_info{
     "SELECT pg_catalog.format('%I.%I', n.nspname, c.relname), c.relkind::pg_catalog.text,"
     "       c.relowner, pg_catalog.pg_get_userbyid(c.relowner)::pg_catalog.text,"
     "       pg_catalog.has_table_privilege(c.oid, 'SELECT'),"
-    "       pg_catalog.has_any_column_privilege(c.oid, 'UPDATE')"
+    "       pg_catalog.has_any_column_privilege(c.oid, 'UPDATE'),"
+    "       pg_catalog.has_table_privilege(c.oid, 'INSERT')"
     "  FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
     " WHERE c.oid = $1",
     {OIDOID}};
@@ -252,6 +253,7 @@ void RowPlan::discover(pg::SpiSession& spi, Oid source, bool include_children) {
                         "your privileges could miss rows: delete as a role that reads every row "
                         "of the referencing tables.");
         t.updatable = info.boolean(0, 6).value_or(true);
+        t.writable = info.boolean(0, 7).value_or(false) || info.boolean(0, 6).value_or(false);
         t.partitioned = relkind == RELKIND_PARTITIONED_TABLE;
         pg::Rows columns = spi.execute(columns_of, {pg::Arg::of(ObjectIdGetDatum(relid))});
         for (std::uint64_t r = 0; r < columns.size(); ++r)
@@ -673,6 +675,7 @@ std::vector<BackupTable> RowPlan::header_tables() const {
     for (const PlanTable& t : tables_) {
         BackupTable b{t.name, t.columns, t.key_columns, {}};
         b.owner = t.owner;
+        b.writable = t.writable;
         for (int e : t.in_edges) {
             const PlanEdge& edge = edges_[e];
             if (edge.action == 'a' || edge.action == 'r') continue;

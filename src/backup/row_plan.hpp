@@ -64,6 +64,7 @@ struct PlanTable {
     Oid owner_oid = InvalidOid;
     bool partitioned = false;
     bool updatable = true;  // the caller may lock its rows (UPDATE on some column)
+    bool writable = false;  // the caller may insert or update rows (recorded in the backup)
     // Exporting: a table reached through one foreign key and referenced by nothing in the
     // backup. Its rows are not collected; the export streams them (RowPlan::edge_query).
     bool streamed = false;

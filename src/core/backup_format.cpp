@@ -157,6 +157,9 @@ std::string header_line(const BackupHeader& h) {
             key(out, "owner");
             append_json_string(out, t.owner);
             out += ",";
+            key(out, "writable");
+            out += t.writable ? "true" : "false";
+            out += ",";
         }
         key(out, "references");
         out += "[";
@@ -398,7 +401,10 @@ BackupHeader parse_header_line(std::string_view line) {
                 {string_member(c, "name", kHeader), string_member(c, "type", kHeader)});
         }
         table.key_columns = strings(member(t, "key", JsonValue::Kind::kArray, kHeader));
-        if (h.version >= 2) table.owner = string_member(t, "owner", kHeader);
+        if (h.version >= 2) {
+            table.owner = string_member(t, "owner", kHeader);
+            table.writable = member(t, "writable", JsonValue::Kind::kBool, kHeader).boolean;
+        }
         for (const JsonValue& r : member(t, "references", JsonValue::Kind::kArray, kHeader).items) {
             if (!r.is_object()) bad(kHeader, "a reference is not an object");
             BackupReference ref;

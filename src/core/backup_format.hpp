@@ -44,6 +44,9 @@ struct BackupTable {
     std::vector<std::string> key_columns;     // its primary key (may be empty)
     std::vector<BackupReference> references;  // empty for the source table
     std::string owner;                        // the table's owner when exported (format 2)
+    // Whether the role that made the backup could write the table then (INSERT, or UPDATE
+    // of some column; format 2): restore writes only into such tables.
+    bool writable = true;
 };
 
 struct BackupHeader {

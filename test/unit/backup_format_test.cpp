@@ -320,6 +320,27 @@ TEST(BackupHeader, Format2RecordsTableOwnersAndFormat1StaysReadable) {
     EXPECT_EQ(error_of([&] { parse_header_line(missing); }), "PB103: invalid backup header");
 }
 
+// Format 2 records whether the backup's maker could write each table; format 1 has no such
+// flag (its tables read as writable, as 1.0 restored them).
+TEST(BackupHeader, Format2RecordsWhetherTablesWereWritable) {
+    BackupHeader h = sample_header();
+    ASSERT_GE(h.tables.size(), 2u);
+    h.tables[1].writable = false;
+    const std::string line = header_line(h);
+    const BackupHeader back = parse_header_line(line);
+    EXPECT_TRUE(back.tables[0].writable);
+    EXPECT_FALSE(back.tables[1].writable);
+    std::string missing = line;
+    missing.replace(missing.find("\"writable\":true"), 15, "\"writabl\":true");
+    EXPECT_EQ(error_of([&] { parse_header_line(missing); }), "PB103: invalid backup header");
+    std::string not_bool = line;
+    not_bool.replace(not_bool.find("\"writable\":true"), 15, "\"writable\":\"t\"");
+    EXPECT_EQ(error_of([&] { parse_header_line(not_bool); }), "PB103: invalid backup header");
+    h.version = 1;
+    const BackupHeader old = parse_header_line(header_line(h));
+    for (const BackupTable& t : old.tables) EXPECT_TRUE(t.writable);
+}
+
 // A row a delete changed (SET NULL / SET DEFAULT) names the columns; a removed row does not.
 TEST(RowLine, ChangedColumns) {
     RowLineFormat format("public.t", nullptr);
