@@ -75,6 +75,8 @@ SELECT (r OPERATOR(pg_catalog.->) 'backup') OPERATOR(pg_catalog.->>) 'backup_id'
   FROM batchguard.delete_with_backup('sp_doc', '{2}', label => 'sp-delete') AS r \gset
 SELECT :'deleted' AS deleted;
 SELECT batchguard.restore_backup(:'deleted_backup', dry_run => true) OPERATOR(pg_catalog.-) 'backup_id';
+SELECT batchguard.restore_backup_into(:'deleted_backup', '{"public.sp_doc": "sp_doc"}', 'skip', true)
+       OPERATOR(pg_catalog.-) 'backup_id';
 SELECT batchguard.restore_backup(:'deleted_backup') OPERATOR(pg_catalog.-) 'backup_id';
 SELECT id, body FROM sp_doc ORDER BY id;
 CALL batchguard.purge_with_backup(:'purge', 'sp_purge', chunk_size => 2, all_rows => true);

@@ -327,7 +327,7 @@ pg::Statement target_columns{
     "SELECT a.attname::pg_catalog.text, a.atttypid, a.atttypmod,"
     "       a.attgenerated <> '', a.attidentity <> '',"
     "       pg_catalog.pg_get_serial_sequence($2, a.attname::pg_catalog.text),"
-    "       pg_catalog.pg_get_expr(d.adbin, d.adrelid)"
+    "       d.adbin::pg_catalog.text"
     "  FROM pg_catalog.pg_attribute a"
     "  LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum"
     "                                   AND a.attgenerated = ''"
@@ -384,6 +384,20 @@ struct Target {
         return out;
     }
 };
+
+// A stored expression (pg_node_tree) as SQL in which every function, operator and type is
+// schema-qualified: deparsed with nothing on the search path. The statements it goes into
+// are analysed again under the caller's search_path when they run.
+std::string qualified_expression(const std::string& node_tree, Oid relid) {
+    return pg::pg_call([&] {
+        OverrideSearchPath nothing{NIL, false, false, 0};
+        PushOverrideSearchPath(&nothing);
+        const Datum sql = DirectFunctionCall2(pg_get_expr, CStringGetTextDatum(node_tree.c_str()),
+                                              ObjectIdGetDatum(relid));
+        PopOverrideSearchPath();
+        return std::string(TextDatumGetCString(sql));
+    });
+}
 
 // target: the table the caller named for these rows (restore_backup_into), or empty.
 Target resolve_target(pg::SpiSession& spi, const BackupTable& table, std::size_t index,
@@ -453,14 +467,17 @@ Target resolve_target(pg::SpiSession& spi, const BackupTable& table, std::size_t
         c.value = "bg_s.t" + std::to_string(index) + "_c" + std::to_string(j);
         c.identity = it->second.identity;
         c.sequence = it->second.sequence;
-        c.default_expr = it->second.default_expr.value_or("");
+        if (it->second.default_expr)
+            c.default_expr = qualified_expression(*it->second.default_expr, t.relid);
         // Values are parsed as the base type: a domain's checks run in the INSERT, under
         // the caller's settings, as they would for a plain INSERT.
         Oid eq = InvalidOid;
         pg::pg_call([&] {
             int32 typmod = it->second.typmod;
             const Oid base = getBaseTypeAndTypmod(it->second.type, &typmod);
-            c.type = format_type_with_typemod(base, typmod);
+            // Qualified: the statement is analysed again under the caller's search_path.
+            c.type = format_type_extended(base, typmod,
+                                          FORMAT_TYPE_TYPEMOD_GIVEN | FORMAT_TYPE_FORCE_QUALIFY);
             eq = lookup_type_cache(base, TYPECACHE_EQ_OPR)->eq_opr;
         });
         if (OidIsValid(eq))

@@ -39,7 +39,7 @@ pg::Statement columns_of{
 
 pg::Statement primary_key_of{
     "SELECT a.attname::pg_catalog.text, pg_catalog.format_type(a.atttypid, a.atttypmod),"
-    "       a.atttypid"
+    "       a.atttypid, a.atttypmod"
     "  FROM pg_catalog.pg_index i"
     "  CROSS JOIN LATERAL pg_catalog.unnest(i.indkey::pg_catalog.int2[]) WITH ORDINALITY"
     "       AS k(attnum, n)"
@@ -261,7 +261,14 @@ void RowPlan::discover(pg::SpiSession& spi, Oid source, bool include_children) {
         pg::Rows key = spi.execute(primary_key_of, {pg::Arg::of(ObjectIdGetDatum(relid))});
         for (std::uint64_t r = 0; r < key.size(); ++r) {
             t.key_columns.push_back(key.text(r, 1).value());
-            t.key_types.push_back(key.text(r, 2).value());
+            // Qualified: the statements it goes into are analysed again under the caller's
+            // search_path when they run.
+            const Oid type = DatumGetObjectId(key.datum(r, 3).value());
+            const int32 typmod = key.int4(r, 4).value();
+            t.key_types.push_back(pg::pg_call([&] {
+                return std::string(format_type_extended(
+                    type, typmod, FORMAT_TYPE_TYPEMOD_GIVEN | FORMAT_TYPE_FORCE_QUALIFY));
+            }));
         }
         pg::Rows leaves = spi.execute(leaves_of, {pg::Arg::of(ObjectIdGetDatum(relid))});
         for (std::uint64_t r = 0; r < leaves.size(); ++r) {
