@@ -81,7 +81,9 @@ class SpiSession {
     // kPinned: every statement sees only pg_catalog on its search path. kCallers: the
     // extension's statements are parsed with the path pinned (prepare_pinned, execute),
     // but run under the caller's own path, so that the caller's triggers, policies,
-    // defaults and domain checks they fire resolve names as under a plain statement.
+    // defaults and domain checks they fire resolve names as under a plain statement. The
+    // plan cache analyses a statement again under the path it runs with: SQL run here
+    // must still write every function, operator and type with its schema.
     enum class SearchPath { kPinned, kCallers };
 
     explicit SpiSession(Access access = Access::kReadWrite,
@@ -138,8 +140,9 @@ class NonAtomicSpi {
 // the extension lacks the newer columns, and the library serves it too.
 bool extension_column_exists(const char* table, const char* column);
 
-// Prepares SQL built by the extension with the search path pinned to pg_catalog (every
-// name it uses resolves as written); the plan then runs under whatever path is current.
+// Prepares SQL built by the extension with the search path pinned to pg_catalog; the plan
+// then runs under whatever path is current, where the plan cache analyses it again: the
+// SQL must qualify every name anyway.
 // The plan lives in the current SPI procedure's memory.
 SPIPlanPtr prepare_pinned(const std::string& sql, const std::vector<Oid>& types);
 
