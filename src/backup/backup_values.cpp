@@ -3,6 +3,7 @@
 // function under the output settings recorded in the file's header (a GUC nest level
 // around the parsing only), so a backup restores identically under any session settings;
 // the INSERT that consumes the rows runs under the caller's own settings.
+#include "backup/storage.hpp"
 #include "backup/store.hpp"
 #include "core/backup_format.hpp"
 #include "core/error.hpp"
@@ -83,14 +84,14 @@ BATCHGUARD_FUNCTION(batchguard_backup_values) {
     auto* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
     TupleDesc desc = rsinfo->setDesc;
     BackupRecord record;
+    std::unique_ptr<BackupSource> file;
     {
         pg::SpiSession spi(pg::SpiSession::Access::kReadOnly);
         std::optional<BackupRecord> found = find_backup(spi, id, owner, false, false);
         if (!found) unknown_backup(id);
         record = *found;
+        file = open_backup_source(record, spi, true);
     }
-    require_readable(record);
-    std::unique_ptr<pg::BackupFileReader> file = open_backup_file(record, true);
     ZstdReader zstd(*file);
     BackupStreamReader stream(zstd, pg::make_sha256());
     const BackupHeader& header = stream.header();
