@@ -1,7 +1,8 @@
 # A backup of format 1, written by pg_batchguard 1.0's code (test/fixtures/format1: the
 # file of a delete_with_backup and its batchguard.backups row), stays readable and
-# restorable: some such files are on legal hold for years. The file is put where this
-# cluster looks for it, its row inserted as 1.0 wrote it (on legal hold).
+# restorable: some such files are on legal hold for years. The extension is created at 1.0,
+# the row inserted as 1.0 wrote it (on legal hold) and the file put where 1.0 kept it; then
+# the extension is updated to the current version (the row becomes a file-storage backup).
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -16,7 +17,7 @@ $node->init;
 $node->start;
 # The tables as they were after 1.0's delete_with_backup('fx_conv', '{1}').
 $node->safe_psql('postgres', q{
-CREATE EXTENSION pg_batchguard;
+CREATE EXTENSION pg_batchguard VERSION '1.0';
 CREATE TABLE fx_conv (id bigint PRIMARY KEY, title text NOT NULL, meta jsonb, amount numeric,
                       at timestamptz, tags text[]);
 CREATE TABLE fx_msg (id bigint PRIMARY KEY, conv_id bigint REFERENCES fx_conv ON DELETE CASCADE,
@@ -53,6 +54,7 @@ my $dir = $node->data_dir . "/pg_batchguard/$dboid";
 make_path($dir);
 copy("$fixtures/backup.jsonl.zst", "$dir/$id-$xid.jsonl.zst") or die "copy: $!";
 chmod 0600, "$dir/$id-$xid.jsonl.zst";
+$node->safe_psql('postgres', 'ALTER EXTENSION pg_batchguard UPDATE');
 
 is($node->safe_psql('postgres', "SELECT format_version || ' ' || status FROM batchguard.backups"),
     '1 ok', 'the format-1 backup is listed, its file found');
