@@ -15,12 +15,10 @@ pg::Rows run_dynamic(const std::string& sql, const std::vector<DynamicArg>& args
         nulls.push_back(a.value.is_null ? 'n' : ' ');
     }
     nulls.push_back('\0');
-    const int n = static_cast<int>(args.size());
     // Parsed with the path pinned, run under the caller's (see SpiSession::SearchPath).
-    SPIPlanPtr plan = pg::prepare_pinned(sql, types);
-    (void)n;
+    const pg::PinnedPlan plan(sql, types);
     pg::pg_call([&] {
-        const int rc = SPI_execute_plan(plan, values.data(), nulls.data(), read_only, 0);
+        const int rc = SPI_execute_plan(plan.get(), values.data(), nulls.data(), read_only, 0);
         if (rc < 0) elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
     });
     return pg::Rows(SPI_tuptable, SPI_processed);

@@ -280,7 +280,7 @@ void run_query(const std::string& sql, const std::vector<Oid>& types,
     receiver.writer = &writer;
     writer.error = nullptr;
     try {
-        SPIPlanPtr plan = pg::prepare_pinned(sql, types);
+        const pg::PinnedPlan plan(sql, types);
         pg::pg_call([&] {
             ParamListInfo params = nullptr;
             if (!types.empty()) {
@@ -296,10 +296,9 @@ void run_query(const std::string& sql, const std::vector<Oid>& types,
             options.params = params;
             options.read_only = true;
             options.dest = &receiver.pub;
-            const int rc = SPI_execute_plan_extended(plan, &options);
+            const int rc = SPI_execute_plan_extended(plan.get(), &options);
             if (rc < 0)
                 elog(ERROR, "SPI_execute_plan_extended failed: %s", SPI_result_code_string(rc));
-            SPI_freeplan(plan);
         });
     } catch (const pg::PgError&) {
         if (writer.error) std::rethrow_exception(writer.error);

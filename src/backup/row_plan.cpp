@@ -448,8 +448,8 @@ void RowPlan::select_source(pg::SpiSession& spi, std::optional<Datum> ids) {
     if (mode_ == PlanMode::kDelete) sql += " FOR UPDATE OF bg_row";
     std::vector<Fetched> rows;
     const std::size_t n_keys = s.set_columns.size();
-    SPIPlanPtr prepared = pg::prepare_pinned(sql, types);
-    execute_plan(prepared, values.data(), mode_ == PlanMode::kDelete, s);
+    const pg::PinnedPlan prepared(sql, types);
+    execute_plan(prepared.get(), values.data(), mode_ == PlanMode::kDelete, s);
     const std::uint64_t count = SPI_processed;
     SPITupleTable* table = SPI_tuptable;
     pg::pg_call([&] {
@@ -549,9 +549,8 @@ std::vector<int> RowPlan::fetch(const PlanEdge& edge, const RowSet& parent_rows,
     sql += q->from;
     if (lock) sql += " FOR UPDATE OF bg_row";
     pg::check_for_interrupts();
-    SPIPlanPtr prepared = pg::prepare_pinned(sql, types);
-    execute_plan(prepared, values.data(), lock, child);
-    pg::pg_call([&] { SPI_freeplan(prepared); });
+    const pg::PinnedPlan prepared(sql, types);
+    execute_plan(prepared.get(), values.data(), lock, child);
     const std::uint64_t count = SPI_processed;
     SPITupleTable* table = SPI_tuptable;
     std::vector<int> added;

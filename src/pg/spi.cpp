@@ -146,15 +146,23 @@ bool path_is_pinned() {
 }
 }  // namespace
 
-SPIPlanPtr prepare_pinned(const std::string& sql, const std::vector<Oid>& types) {
+PinnedPlan::PinnedPlan(const std::string& sql, const std::vector<Oid>& types) {
     PinnedPath pin(!path_is_pinned());
-    return pg_call([&] {
+    plan_ = pg_call([&] {
         SPIPlanPtr plan = SPI_prepare(sql.c_str(), static_cast<int>(types.size()),
                                       const_cast<Oid*>(types.data()));
         if (plan == nullptr)
             elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
         return plan;
     });
+}
+
+PinnedPlan::~PinnedPlan() {
+    if (std::uncaught_exceptions() > 0) return;  // the abort frees the procedure's memory
+    try {
+        pg_call([&] { SPI_freeplan(plan_); });
+    } catch (...) {
+    }
 }
 
 SpiSession::SpiSession(Access access, Identity identity, SearchPath search_path)

@@ -79,7 +79,7 @@ class SpiSession {
     enum class Access { kReadWrite, kReadOnly };
 
     // kPinned: every statement sees only pg_catalog on its search path. kCallers: the
-    // extension's statements are parsed with the path pinned (prepare_pinned, execute),
+    // extension's statements are parsed with the path pinned (PinnedPlan, execute),
     // but run under the caller's own path, so that the caller's triggers, policies,
     // defaults and domain checks they fire resolve names as under a plain statement. The
     // plan cache analyses a statement again under the path it runs with: SQL run here
@@ -140,11 +140,22 @@ class NonAtomicSpi {
 // the extension lacks the newer columns, and the library serves it too.
 bool extension_column_exists(const char* table, const char* column);
 
-// Prepares SQL built by the extension with the search path pinned to pg_catalog; the plan
+// SQL built by the extension, prepared with the search path pinned to pg_catalog; the plan
 // then runs under whatever path is current, where the plan cache analyses it again: the
 // SQL must qualify every name anyway.
-// The plan lives in the current SPI procedure's memory.
-SPIPlanPtr prepare_pinned(const std::string& sql, const std::vector<Oid>& types);
+// The plan is freed when this goes out of scope: an unsaved plan otherwise lives as long
+// as the SPI procedure, and a CALL that commits chunk after chunk would keep every one.
+class PinnedPlan {
+  public:
+    PinnedPlan(const std::string& sql, const std::vector<Oid>& types);
+    ~PinnedPlan();
+    PinnedPlan(const PinnedPlan&) = delete;
+    PinnedPlan& operator=(const PinnedPlan&) = delete;
+    SPIPlanPtr get() const { return plan_; }
+
+  private:
+    SPIPlanPtr plan_;
+};
 
 // The role that owns the extension's schema (and so its tables).
 Oid extension_owner();
