@@ -26,11 +26,18 @@ class Sha256 : public Hasher {
         ctx_ = pg_call([&] {
             ResourceOwner saved = CurrentResourceOwner;
             CurrentResourceOwner = owner;
+            // This object frees the context, so it must not live in whatever memory context
+            // is current: PostgreSQL built without OpenSSL pallocs it there, and a hasher
+            // made inside an SPI session outlived the session's memory.
+            MemoryContext saved_memory = MemoryContextSwitchTo(TopMemoryContext);
             pg_cryptohash_ctx* ctx = nullptr;
             PG_TRY();
             { ctx = pg_cryptohash_create(PG_SHA256); }
             PG_FINALLY();
-            { CurrentResourceOwner = saved; }
+            {
+                CurrentResourceOwner = saved;
+                MemoryContextSwitchTo(saved_memory);
+            }
             PG_END_TRY();
             return ctx;
         });
