@@ -174,13 +174,43 @@ void execute_plan(SPIPlanPtr prepared, Datum* values, bool lock, const PlanTable
     }
 }
 
-// Rows of one query: table oid, ctid, then the key set's columns.
-struct Fetched {
-    Oid relation;
-    ItemPointerData tid;
-    std::vector<Datum> keys;
-    std::vector<bool> nulls;
-};
+// Appends the rows of the last query (table oid, ctid, then the key set's columns) that
+// `into` does not hold yet, found through `via`, their keys copied into `memory`; frees
+// the query's result. Returns the new rows' indexes.
+std::vector<int> collect_rows(MemoryContext memory, RowSet& into, int via, std::size_t n_keys) {
+    const std::uint64_t count = SPI_processed;
+    SPITupleTable* table = SPI_tuptable;
+    std::vector<int> added;
+    if (into.keys.size() != n_keys) {
+        into.keys.assign(n_keys, {});
+        into.key_nulls.assign(n_keys, {});
+    }
+    pg::pg_call([&] {
+        MemoryContext old = MemoryContextSwitchTo(memory);
+        for (std::uint64_t r = 0; r < count; ++r) {
+            bool isnull = false;
+            RowSet::Row row;
+            row.relation =
+                DatumGetObjectId(SPI_getbinval(table->vals[r], table->tupdesc, 1, &isnull));
+            row.tid = *reinterpret_cast<ItemPointer>(
+                DatumGetPointer(SPI_getbinval(table->vals[r], table->tupdesc, 2, &isnull)));
+            row.via = via;
+            if (into.find(row.relation, row.tid) >= 0) continue;
+            const int index = into.add(row);
+            for (std::size_t k = 0; k < n_keys; ++k) {
+                Form_pg_attribute a = TupleDescAttr(table->tupdesc, static_cast<int>(k) + 2);
+                Datum v =
+                    SPI_getbinval(table->vals[r], table->tupdesc, static_cast<int>(k) + 3, &isnull);
+                into.keys[k].push_back(isnull ? Datum(0) : datumCopy(v, a->attbyval, a->attlen));
+                into.key_nulls[k].push_back(isnull);
+            }
+            added.push_back(index);
+        }
+        MemoryContextSwitchTo(old);
+        SPI_freetuptable(table);
+    });
+    return added;
+}
 
 }  // namespace
 
@@ -446,35 +476,9 @@ void RowPlan::select_source(pg::SpiSession& spi, std::optional<Datum> ids) {
     for (const std::string& c : s.set_columns) sql += ", bg_row." + c;
     sql += " FROM " + std::string(s.partitioned ? "" : "ONLY ") + s.name + " bg_row WHERE " + where;
     if (mode_ == PlanMode::kDelete) sql += " FOR UPDATE OF bg_row";
-    std::vector<Fetched> rows;
-    const std::size_t n_keys = s.set_columns.size();
     const pg::PinnedPlan prepared(sql, types);
     execute_plan(prepared.get(), values.data(), mode_ == PlanMode::kDelete, s);
-    const std::uint64_t count = SPI_processed;
-    SPITupleTable* table = SPI_tuptable;
-    pg::pg_call([&] {
-        MemoryContext old = MemoryContextSwitchTo(memory_);
-        for (std::uint64_t r = 0; r < count; ++r) {
-            bool isnull = false;
-            RowSet::Row row;
-            row.relation =
-                DatumGetObjectId(SPI_getbinval(table->vals[r], table->tupdesc, 1, &isnull));
-            row.tid = *reinterpret_cast<ItemPointer>(
-                DatumGetPointer(SPI_getbinval(table->vals[r], table->tupdesc, 2, &isnull)));
-            row.via = -1;
-            s.deleted.add(row);
-            for (std::size_t k = 0; k < n_keys; ++k) {
-                Form_pg_attribute a = TupleDescAttr(table->tupdesc, static_cast<int>(k) + 2);
-                Datum v =
-                    SPI_getbinval(table->vals[r], table->tupdesc, static_cast<int>(k) + 3, &isnull);
-                s.deleted.keys[k].push_back(isnull ? Datum(0)
-                                                   : datumCopy(v, a->attbyval, a->attlen));
-                s.deleted.key_nulls[k].push_back(isnull);
-            }
-        }
-        MemoryContextSwitchTo(old);
-        SPI_freetuptable(table);
-    });
+    collect_rows(memory_, s.deleted, -1, s.set_columns.size());
 }
 
 // The rows of edge.child that reference the given rows of the parent through the edge.
@@ -551,39 +555,7 @@ std::vector<int> RowPlan::fetch(const PlanEdge& edge, const RowSet& parent_rows,
     pg::check_for_interrupts();
     const pg::PinnedPlan prepared(sql, types);
     execute_plan(prepared.get(), values.data(), lock, child);
-    const std::uint64_t count = SPI_processed;
-    SPITupleTable* table = SPI_tuptable;
-    std::vector<int> added;
-    const std::size_t n_keys = child.set_columns.size();
-    if (into.keys.size() != n_keys) {
-        into.keys.assign(n_keys, {});
-        into.key_nulls.assign(n_keys, {});
-    }
-    pg::pg_call([&] {
-        MemoryContext old = MemoryContextSwitchTo(memory_);
-        for (std::uint64_t r = 0; r < count; ++r) {
-            bool isnull = false;
-            RowSet::Row row;
-            row.relation =
-                DatumGetObjectId(SPI_getbinval(table->vals[r], table->tupdesc, 1, &isnull));
-            row.tid = *reinterpret_cast<ItemPointer>(
-                DatumGetPointer(SPI_getbinval(table->vals[r], table->tupdesc, 2, &isnull)));
-            row.via = via;
-            if (into.find(row.relation, row.tid) >= 0) continue;
-            const int index = into.add(row);
-            for (std::size_t k = 0; k < n_keys; ++k) {
-                Form_pg_attribute a = TupleDescAttr(table->tupdesc, static_cast<int>(k) + 2);
-                Datum v =
-                    SPI_getbinval(table->vals[r], table->tupdesc, static_cast<int>(k) + 3, &isnull);
-                into.keys[k].push_back(isnull ? Datum(0) : datumCopy(v, a->attbyval, a->attlen));
-                into.key_nulls[k].push_back(isnull);
-            }
-            added.push_back(index);
-        }
-        MemoryContextSwitchTo(old);
-        SPI_freetuptable(table);
-    });
-    return added;
+    return collect_rows(memory_, into, via, child.set_columns.size());
 }
 
 // Semi-naive fixpoint: each round follows the rows found in the previous one.
