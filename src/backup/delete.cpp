@@ -35,6 +35,7 @@ pg::Statement result_sql{
 Datum ids_arg(FunctionCallInfo fcinfo, int n) {
     pg::require_not_null(fcinfo, n, "ids");
     const Datum ids = PG_GETARG_DATUM(n);
+    pg::require_array_within_limit(ids, "ids");
     if (pg::text_array_without_nulls(ids, "ids").empty())
         throw Error(sqlstate::kInvalidParameterValue, "ids must not be empty", {},
                     "Pass the primary keys of the rows to delete.");

@@ -57,6 +57,27 @@ pg::Statement prepare_sql{
     "          FROM (SELECT coalesce($1, pg_catalog.make_interval(secs => $3)) AS r) x) y",
     {INTERVALOID, FLOAT8OID, FLOAT8OID}};
 
+pg::Statement retention_sql{
+    "SELECT r > '0'::pg_catalog.interval,"
+    "       CASE WHEN r > '0'::pg_catalog.interval"
+    "                 AND r <= pg_catalog.make_interval(secs => $2) * 2"
+    "            THEN pg_catalog.now() + r <= pg_catalog.now() + pg_catalog.make_interval(secs => "
+    "$2)"
+    "            ELSE false END"
+    "  FROM (SELECT coalesce($1, pg_catalog.make_interval(secs => $3)) AS r) x",
+    {INTERVALOID, FLOAT8OID, FLOAT8OID}};
+
+void require_valid_retention(bool positive, bool within_maximum) {
+    if (!positive) throw Error(sqlstate::kInvalidParameterValue, "retention must be positive");
+    if (!within_maximum)
+        throw Error(
+            sqlstate::kInvalidParameterValue,
+            "retention exceeds batchguard.max_backup_retention (" +
+                describe_seconds(cfg::max_backup_retention_s) + ")",
+            "The longest retention is " + std::to_string(cfg::max_backup_retention_s) + " seconds.",
+            "Keep it longer with a legal hold (hold_backup), which has no limit.");
+}
+
 #define INSERT_COLUMNS                                                                            \
     "INSERT INTO batchguard.backups AS b (backup_id, owner, label, source_table, tables,"         \
     "       row_counts, total_rows, compressed_bytes, uncompressed_bytes, file_sha256,"           \
@@ -326,15 +347,7 @@ ExportResult export_backup(const ExportRequest& request, const RowPlan* given_pl
             prepare_sql, {request.retention ? pg::Arg::of(*request.retention) : pg::Arg::null(),
                           pg::Arg::of(Float8GetDatum(cfg::max_backup_retention_s)),
                           pg::Arg::of(Float8GetDatum(cfg::backup_retention_s))});
-        if (!r.boolean(0, 4).value())
-            throw Error(sqlstate::kInvalidParameterValue, "retention must be positive");
-        if (!r.boolean(0, 5).value())
-            throw Error(sqlstate::kInvalidParameterValue,
-                        "retention exceeds batchguard.max_backup_retention (" +
-                            describe_seconds(cfg::max_backup_retention_s) + ")",
-                        "The longest retention is " + std::to_string(cfg::max_backup_retention_s) +
-                            " seconds.",
-                        "Keep it longer with a legal hold (hold_backup), which has no limit.");
+        require_valid_retention(r.boolean(0, 4).value(), r.boolean(0, 5).value());
         header.backup_id = r.text(0, 1).value();
         header.created_at = r.text(0, 2).value();
         header.expires_at = r.text(0, 3).value();
@@ -578,6 +591,15 @@ ExportResult export_backup(const ExportRequest& request, const RowPlan* given_pl
                 ",\"bytes\":" + std::to_string(file.size()) + "}");
     }
     return result;
+}
+
+void validate_retention(std::optional<Datum> retention) {
+    pg::SpiSession spi;
+    pg::Rows r =
+        spi.execute(retention_sql, {retention ? pg::Arg::of(*retention) : pg::Arg::null(),
+                                    pg::Arg::of(Float8GetDatum(cfg::max_backup_retention_s)),
+                                    pg::Arg::of(Float8GetDatum(cfg::backup_retention_s))});
+    require_valid_retention(r.boolean(0, 1).value(), r.boolean(0, 2).value());
 }
 
 }  // namespace batchguard::backup

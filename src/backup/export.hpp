@@ -37,4 +37,9 @@ struct ExportResult {
 // locked) by the caller; nullptr: computed here.
 ExportResult export_backup(const ExportRequest& request, const RowPlan* plan = nullptr);
 
+// Throws export_backup's error (22023) for a retention it would refuse (not positive, or
+// beyond batchguard.max_backup_retention); nullopt is the default retention. For callers
+// that must refuse before they change anything (purge_with_backup commits its batch first).
+void validate_retention(std::optional<Datum> retention);
+
 }  // namespace batchguard::backup

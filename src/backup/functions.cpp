@@ -180,6 +180,7 @@ BATCHGUARD_FUNCTION(batchguard_export_backup) {
     request.source = PG_GETARG_OID(0);
     if (!PG_ARGISNULL(1)) {
         const Datum ids = PG_GETARG_DATUM(1);
+        pg::require_array_within_limit(ids, "ids");
         (void)pg::text_array_without_nulls(ids, "ids");
         request.ids = ids;
     }

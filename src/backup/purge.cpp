@@ -7,6 +7,7 @@
 // caller's policies and triggers run as under a plain statement), so they name every
 // function, operator and type with its schema: nothing on that path can capture them.
 #include "backup/dynamic_sql.hpp"
+#include "backup/export.hpp"
 #include "core/error.hpp"
 #include "pg/datum.hpp"
 #include "pg/guard.hpp"
@@ -130,6 +131,12 @@ BATCHGUARD_FUNCTION(batchguard_purge_with_backup) {
                     "ids and all_rows => true exclude each other");
     if (chunk_size <= 0)
         throw Error(sqlstate::kInvalidParameterValue, "chunk_size must be positive");
+    // Every argument is checked before the batch is committed: a bad one leaves nothing.
+    if (has_ids) {
+        pg::require_array_within_limit(ids_datum, "ids");
+        (void)pg::text_array_without_nulls(ids_datum, "ids");
+    }
+    validate_retention(has_retention ? std::optional<Datum>(retention_datum) : std::nullopt);
     auto* call = reinterpret_cast<CallContext*>(fcinfo->context);
     if (call == nullptr || !IsA(call, CallContext) || call->atomic)
         throw Error(sqlstate::kActiveSqlTransaction,

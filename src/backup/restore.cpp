@@ -769,6 +769,7 @@ Targets parse_targets(Datum json) {
 }
 
 Datum restore(Datum id, const std::string& on_conflict, bool dry_run, const Targets& targets) {
+    pg::set_error_context("pg_batchguard backup " + uuid_text(id));
     OnConflict mode = OnConflict::kError;
     if (on_conflict == "skip")
         mode = OnConflict::kSkip;
@@ -778,7 +779,6 @@ Datum restore(Datum id, const std::string& on_conflict, bool dry_run, const Targ
         throw Error(sqlstate::kInvalidParameterValue,
                     "on_conflict must be 'error', 'skip' or 'update'",
                     "on_conflict is '" + on_conflict + "'.");
-    pg::set_error_context("pg_batchguard backup " + uuid_text(id));
     if (!dry_run) pg::pg_call([] { PreventCommandIfReadOnly("restore_backup()"); });
     const std::string owner = pg::current_owner();
 

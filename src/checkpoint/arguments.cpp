@@ -23,6 +23,7 @@ std::string_view item_arg(FunctionCallInfo fcinfo, int n) {
 }
 
 std::vector<std::string_view> item_list(Datum array, const char* what) {
+    pg::require_array_within_limit(array, what);
     std::vector<std::optional<std::string_view>> elements = pg::text_array_elements(array);
     std::vector<std::string_view> items;
     items.reserve(elements.size());

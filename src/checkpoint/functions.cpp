@@ -24,7 +24,10 @@ using namespace batchguard::checkpoint;
 
 namespace {
 
-pg::Statement failed_items_type{"SELECT jsonb_typeof($1)", {JSONBOID}};
+pg::Statement failed_items_type{
+    "SELECT jsonb_typeof($1),"
+    "       CASE jsonb_typeof($1) WHEN 'array' THEN jsonb_array_length($1) ELSE 0 END::int8",
+    {JSONBOID}};
 pg::Statement failed_items_shapes{
     "SELECT position, jsonb_typeof(e), jsonb_typeof(e -> 'item_id'), jsonb_typeof(e -> 'error'),"
     "       jsonb_typeof(e -> 'detail'), e ->> 'item_id'"
@@ -33,8 +36,9 @@ pg::Statement failed_items_shapes{
 
 // failed_items must be [{"item_id": "...", "error": "...", "detail": {...}}, ...].
 void validate_failed_items(pg::SpiSession& spi, Datum failed) {
-    validate_failed_items_container(
-        spi.execute(failed_items_type, {pg::Arg::of(failed)}).text(0, 1).value());
+    pg::Rows type = spi.execute(failed_items_type, {pg::Arg::of(failed)});
+    validate_failed_items_container(type.text(0, 1).value());
+    validate_array_length(type.int8(0, 2).value(), "failed_items");
     pg::Rows rows = spi.execute(failed_items_shapes, {pg::Arg::of(failed)});
     for (std::uint64_t row = 0; row < rows.size(); ++row) {
         if ((row & 0xFFF) == 0) pg::check_for_interrupts();

@@ -265,16 +265,45 @@ ReleasedLeases LeaseStore::release_expired(const Batch& batch, TimestampTz now) 
 }
 
 TimestampTz lease_expiry(TimestampTz now, Datum lease, const char* what) {
+    auto lease_text = [&] {
+        return std::string(
+            pg::pg_call([&] { return DatumGetCString(DirectFunctionCall1(interval_out, lease)); }));
+    };
+    auto too_long = [&] {
+        return Error(sqlstate::kInvalidParameterValue,
+                     std::string(what) + " must be at most " + kMaxLeaseText,
+                     std::string(what) + " is '" + lease_text() + "'.",
+                     "Keep a lease short and extend it with heartbeat() while the work runs.");
+    };
+    auto not_positive = [&] {
+        return Error(sqlstate::kInvalidParameterValue, std::string(what) + " must be positive",
+                     std::string(what) + " is '" + lease_text() + "'.");
+    };
+    // A lease far outside the range is refused before now + lease could leave the range of
+    // timestamps (22008); the bounds themselves are counted on the calendar from now.
+    const int far = pg::pg_call([&] {
+        Interval bound{};
+        bound.month = 12 * 1000;
+        if (DatumGetBool(DirectFunctionCall2(interval_gt, lease, IntervalPGetDatum(&bound))))
+            return 1;
+        bound.month = -12 * 1000;
+        return DatumGetBool(DirectFunctionCall2(interval_lt, lease, IntervalPGetDatum(&bound))) ? -1
+                                                                                                : 0;
+    });
+    if (far > 0) throw too_long();
+    if (far < 0) throw not_positive();
     const TimestampTz expires = pg::pg_call([&] {
         return DatumGetTimestampTz(
             DirectFunctionCall2(timestamptz_pl_interval, TimestampTzGetDatum(now), lease));
     });
-    if (expires <= now) {
-        const char* text =
-            pg::pg_call([&] { return DatumGetCString(DirectFunctionCall1(interval_out, lease)); });
-        throw Error(sqlstate::kInvalidParameterValue, std::string(what) + " must be positive",
-                    std::string(what) + " is '" + text + "'.");
-    }
+    if (expires <= now) throw not_positive();
+    const TimestampTz latest = pg::pg_call([&] {
+        Interval max_lease{};
+        max_lease.month = kMaxLeaseMonths;
+        return DatumGetTimestampTz(DirectFunctionCall2(
+            timestamptz_pl_interval, TimestampTzGetDatum(now), IntervalPGetDatum(&max_lease)));
+    });
+    if (expires > latest) throw too_long();
     return expires;
 }
 

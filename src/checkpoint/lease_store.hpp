@@ -53,7 +53,11 @@ class LeaseStore {
 };
 
 // now + lease, computed by PostgreSQL (months and days follow the calendar); throws
-// 22023 unless the result is later than now.
+// 22023 unless the result is later than now and at most a year (kMaxLeaseMonths) from now.
 TimestampTz lease_expiry(TimestampTz now, Datum lease, const char* what);
+
+// The longest lease claim_items and heartbeat give (22023 beyond it).
+inline constexpr int kMaxLeaseMonths = 12;
+inline constexpr const char* kMaxLeaseText = "1 year";
 
 }  // namespace batchguard::checkpoint

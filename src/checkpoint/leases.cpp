@@ -28,6 +28,7 @@ Datum lease_arg(FunctionCallInfo fcinfo, int n) {
 
 std::vector<std::int64_t> token_list(FunctionCallInfo fcinfo, int n) {
     pg::require_not_null(fcinfo, n, "lease_tokens");
+    pg::require_array_within_limit(PG_GETARG_DATUM(n), "lease_tokens");
     return distinct_tokens(pg::int8_array_elements(PG_GETARG_DATUM(n)), "lease_tokens");
 }
 

@@ -16,6 +16,11 @@ std::string mapped_owner(std::string_view role_name, std::string_view setting,
                         std::string(setting) + "\", which gives no identity in this transaction.",
                     "Set it for every request (PostgREST does), or unmap the role with "
                     "batchguard.unmap_identity().");
+    if (identity.size() > kMaxIdentityBytes)
+        throw Error(sqlstate::kInvalidAuthorization,
+                    "end-user identity of role \"" + std::string(role_name) + "\" is too long (" +
+                        std::to_string(identity.size()) + " bytes)",
+                    "The maximum is " + std::to_string(kMaxIdentityBytes) + " bytes.");
     std::string owner;
     owner.reserve(role_name.size() + 1 + identity.size());
     owner.append(role_name).push_back(kIdentitySeparator);

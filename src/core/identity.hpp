@@ -3,6 +3,7 @@
 #pragma once
 #include "core/pure.hpp"
 
+#include <cstddef>
 #include <string>
 #include <string_view>
 
@@ -10,8 +11,13 @@ namespace batchguard {
 
 inline constexpr char kIdentitySeparator = '/';
 
+// The longest end-user identity: the owner is part of btree keys (with a job id of up to
+// kMaxIdBytes), so every accepted identity can be stored.
+inline constexpr std::size_t kMaxIdentityBytes = 1024;
+
 // The owner of a mapped role's current end user. Throws Error (28000) when the identity
-// is missing or empty: a mapped role never falls back to acting as itself.
+// is missing or empty: a mapped role never falls back to acting as itself; or longer than
+// kMaxIdentityBytes.
 std::string mapped_owner(std::string_view role_name, std::string_view setting,
                          std::string_view identity);
 

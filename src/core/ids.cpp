@@ -16,4 +16,13 @@ void validate_id(std::optional<std::string_view> id, std::string_view what) {
                     "The maximum is " + std::to_string(kMaxIdBytes) + " bytes.");
 }
 
+void validate_array_length(std::int64_t elements, std::string_view what) {
+    if (elements > kMaxArrayElements)
+        throw Error(sqlstate::kInvalidParameterValue,
+                    std::string(what) + " has " + std::to_string(elements) +
+                        " elements, more than a call accepts",
+                    "The maximum is " + std::to_string(kMaxArrayElements) + " elements.",
+                    "Split the list over several calls.");
+}
+
 }  // namespace batchguard

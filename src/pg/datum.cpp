@@ -1,6 +1,7 @@
 #include "pg/datum.hpp"
 
 #include "core/error.hpp"
+#include "core/ids.hpp"
 #include "pg/guard.hpp"
 
 #include <algorithm>
@@ -55,6 +56,14 @@ ArrayElements deconstruct_1d(Datum array, Oid type, int16 length, bool by_value,
 }
 
 }  // namespace
+
+void require_array_within_limit(Datum array, const char* name) {
+    const std::int64_t elements = pg_call([&] {
+        ArrayType* a = DatumGetArrayTypeP(array);
+        return static_cast<std::int64_t>(ArrayGetNItems(ARR_NDIM(a), ARR_DIMS(a)));
+    });
+    validate_array_length(elements, name);
+}
 
 std::vector<std::optional<std::string_view>> text_array_elements(Datum array) {
     const ArrayElements e = deconstruct_1d(array, TEXTOID, -1, false, TYPALIGN_INT,

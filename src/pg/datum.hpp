@@ -17,6 +17,10 @@ std::optional<std::int64_t> int8_arg(FunctionCallInfo fcinfo, int n);
 std::optional<std::int32_t> int4_arg(FunctionCallInfo fcinfo, int n);
 std::optional<bool> bool_arg(FunctionCallInfo fcinfo, int n);
 
+// Throws Error (22023) naming the array argument `name` when it has more elements than one
+// call accepts (kMaxArrayElements): checked before the elements are read.
+void require_array_within_limit(Datum array, const char* name);
+
 // Elements of a one-dimensional text[]; a NULL element is nullopt.
 std::vector<std::optional<std::string_view>> text_array_elements(Datum array);
 

@@ -50,18 +50,30 @@ void report_files_without_extension(const char* database) {
                   errhint("Remove the folder by hand once its backups are no longer needed.")));
 }
 
+// Rounds are numbered from 1 in each worker: pg_stat_activity shows the round a worker runs
+// or ran last ("pg_batchguard maintenance round 17"), and a round's error names it, so an
+// operator (and a test) can tell rounds apart without timing them.
+struct Round {
+    const char* database;
+    long number;
+};
+
 void round_error_context(void* arg) {
-    errcontext("pg_batchguard maintenance round in database \"%s\"", static_cast<const char*>(arg));
+    const auto* round = static_cast<const Round*>(arg);
+    errcontext("pg_batchguard maintenance round %ld in database \"%s\"", round->number,
+               round->database);
 }
 
-// One transaction of a round: step -1 checks that the database has the extension (false:
-// skip the round), the others run batchguard_worker_round_step(step). Plain C on purpose:
-// PG_TRY here catches the step's error, and no C++ object may live in a frame that a
-// longjmp crosses. A failing step is logged once; the round goes on with the next step.
-bool run_in_transaction(const char* database, int step) {
+// One transaction of round `number`: step -1 checks that the database has the extension
+// (false: skip the round), the others run batchguard_worker_round_step(step). Plain C on
+// purpose: PG_TRY here catches the step's error, and no C++ object may live in a frame that
+// a longjmp crosses. A failing step is logged once; the round goes on with the next step.
+bool run_in_transaction(const char* database, long number, int step) {
     MemoryContext round_context = CurrentMemoryContext;
-    ErrorContextCallback context{error_context_stack, round_error_context,
-                                 const_cast<char*>(database)};
+    Round round{database, number};
+    char activity[64];
+    snprintf(activity, sizeof activity, "pg_batchguard maintenance round %ld", number);
+    ErrorContextCallback context{error_context_stack, round_error_context, &round};
     error_context_stack = &context;
     volatile bool installed = true;
     PG_TRY();
@@ -69,7 +81,7 @@ bool run_in_transaction(const char* database, int step) {
         SetCurrentStatementStartTimestamp();
         StartTransactionCommand();
         PushActiveSnapshot(GetTransactionSnapshot());
-        pgstat_report_activity(STATE_RUNNING, "pg_batchguard maintenance round");
+        pgstat_report_activity(STATE_RUNNING, activity);
         if (step < 0) {
             // A database without the extension is skipped quietly until it is installed.
             installed = OidIsValid(get_extension_oid("pg_batchguard", true));
@@ -99,10 +111,10 @@ bool run_in_transaction(const char* database, int step) {
 // A round runs no SQL text of its own (nothing on the worker's search_path can capture a
 // name), each step in a transaction of its own: a step's changes commit even if a later
 // step fails, and no step holds another's locks.
-void run_round(const char* database) {
-    if (!run_in_transaction(database, -1)) return;
+void run_round(const char* database, long number) {
+    if (!run_in_transaction(database, number, -1)) return;
     for (int step = 0; step <= batchguard_maintenance_step_count; ++step)
-        (void)run_in_transaction(database, step);
+        (void)run_in_transaction(database, number, step);
 }
 
 }  // namespace
@@ -121,6 +133,7 @@ void batchguard_worker_main(Datum) {
     MemoryContext round_memory =
         AllocSetContextCreate(TopMemoryContext, "pg_batchguard round", ALLOCSET_DEFAULT_SIZES);
     TimestampTz last_round_at = 0;
+    long rounds = 0;
     for (;;) {
         CHECK_FOR_INTERRUPTS();
         if (ConfigReloadPending) {
@@ -133,7 +146,7 @@ void batchguard_worker_main(Datum) {
         const TimestampTz now = GetCurrentTimestamp();
         if (last_round_at == 0 || TimestampDifferenceExceeds(last_round_at, now, interval_ms)) {
             MemoryContext previous = MemoryContextSwitchTo(round_memory);
-            run_round(database);
+            run_round(database, ++rounds);
             MemoryContextSwitchTo(previous);
             MemoryContextReset(round_memory);
             last_round_at = GetCurrentTimestamp();

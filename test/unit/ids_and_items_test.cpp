@@ -1,5 +1,6 @@
 #include "core/error.hpp"
 #include "core/failed_items.hpp"
+#include "core/identity.hpp"
 #include "core/ids.hpp"
 #include "core/item_set.hpp"
 
@@ -31,6 +32,26 @@ TEST(ValidateId, MessageNamesTheArgument) {
     } catch (const Error& e) {
         EXPECT_STREQ(e.what(), "item_id must not be NULL");
     }
+}
+
+TEST(ArrayLength, TheLimitIsAcceptedOneMoreIsNot) {
+    EXPECT_EQ(sqlstate_of([] { validate_array_length(0, "items"); }), "ok");
+    EXPECT_EQ(sqlstate_of([] { validate_array_length(kMaxArrayElements, "items"); }), "ok");
+    EXPECT_EQ(sqlstate_of([] { validate_array_length(kMaxArrayElements + 1, "items"); }), "22023");
+    try {
+        validate_array_length(10'000'000, "lease_tokens");
+        FAIL();
+    } catch (const Error& e) {
+        EXPECT_STREQ(e.what(), "lease_tokens has 10000000 elements, more than a call accepts");
+    }
+}
+
+TEST(MappedOwner, IdentityUpToTheLimit) {
+    const std::string longest(kMaxIdentityBytes, 'u');
+    EXPECT_EQ(mapped_owner("web", "request.jwt.claims", longest), "web/" + longest);
+    EXPECT_EQ(sqlstate_of([&] { mapped_owner("web", "request.jwt.claims", longest + "u"); }),
+              "28000");
+    EXPECT_EQ(sqlstate_of([] { mapped_owner("web", "request.jwt.claims", ""); }), "28000");
 }
 
 TEST(ItemSet, FirstOccurrencesKeepOrder) {
