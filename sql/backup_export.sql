@@ -1,7 +1,8 @@
 -- Backups: export_backup, the file's contents, backup_rows, read_backup, the lifecycle
 -- functions and every error path, with file storage (its files are checked on disk; the
 -- same functions over in-database storage: backup_storage). Type round trips live in
--- backup_types.
+-- backup_types; the storage limits in backup_quota. Other suites export at the same time:
+-- this one counts its own backups (from its bg_ tables) and its own transactions' files only.
 \i test/helpers.sql
 SET client_min_messages = warning;
 SET batchguard.backup_storage = 'file';
@@ -75,7 +76,7 @@ SELECT (batchguard.backup_rows(:'b_backup_id')).table_name LIMIT 2;
 -- get_backup, get_user_backups
 SELECT (batchguard.get_backup(:'b_backup_id')).label;
 SELECT batchguard.get_backup('00000000-0000-0000-0000-000000000000') IS NULL AS unknown_is_null;
-SELECT count(*) AS mine FROM batchguard.get_user_backups();
+SELECT count(*) AS mine FROM batchguard.get_user_backups() WHERE source_table LIKE 'public.bg\_%';
 
 -- Without children; all rows (ids NULL); an empty id list.
 SELECT total_rows, tables, row_counts FROM batchguard.export_backup('bg_parent', '{3}', false);
@@ -135,8 +136,10 @@ CREATE TABLE bg_log (at int, msg text);
 INSERT INTO bg_log VALUES (1, 'x');
 SELECT total_rows FROM batchguard.export_backup('bg_log');
 
--- Errors of export_backup: each leaves no row and no file behind.
-SELECT count(*) AS backups_before FROM batchguard.backups \gset
+-- Errors of export_backup: each leaves no row and no file behind (they run in one
+-- transaction, whose id names any file an export in it writes).
+BEGIN;
+SELECT pg_current_xact_id() AS errors_xid \gset
 SELECT pg_temp.error_of($$SELECT batchguard.export_backup('bg_log', '{1}')$$);
 SELECT pg_temp.error_of($$SELECT batchguard.export_backup(NULL)$$);
 SELECT pg_temp.error_of($$SELECT batchguard.export_backup('bg_parent', '{1}', NULL)$$);
@@ -149,25 +152,14 @@ SELECT pg_temp.error_of($$SELECT batchguard.export_backup('bg_parent', retention
 CREATE VIEW bg_view AS SELECT * FROM bg_parent;
 SELECT pg_temp.error_of($$SELECT batchguard.export_backup('bg_view')$$);
 SELECT pg_temp.error_of($$SELECT batchguard.export_backup('no_such_table')$$);
+-- an error after the export, in the same statement
+SELECT pg_temp.error_of($$SELECT batchguard.export_backup('bg_parent', '{2}'), 1/0$$);
+SELECT count(*) AS rows_of_this_transaction FROM batchguard.backups WHERE creating_xid = :'errors_xid';
+SELECT pg_temp.files_named_after(:'errors_xid') AS files_of_this_transaction;
+COMMIT;
 BEGIN READ ONLY;
 SELECT pg_temp.error_of($$SELECT batchguard.export_backup('bg_parent', '{1}')$$);
 ROLLBACK;
--- quotas: checked before (already full) and during the export
-SET batchguard.max_backup_bytes_per_owner = '1kB';
-SELECT pg_temp.error_of($$SELECT batchguard.export_backup('bg_parent', '{1}')$$);
-RESET batchguard.max_backup_bytes_per_owner;
-SET batchguard.max_backup_bytes = '1kB';
-SELECT pg_temp.error_of($$SELECT batchguard.export_backup('bg_parent', '{1}')$$);
-RESET batchguard.max_backup_bytes;
-SELECT sum(compressed_bytes) AS used FROM batchguard.backups \gset
-SELECT set_config('batchguard.max_backup_bytes', ((:used + 4096) / 1024 + 1)::text || 'kB', false) IS NOT NULL;
-INSERT INTO bg_parent SELECT g, md5(g::text) || md5((g * 7)::text) FROM generate_series(1000, 3000) g;
-SELECT pg_temp.error_of($$SELECT batchguard.export_backup('bg_parent')$$);
-RESET batchguard.max_backup_bytes;
-DELETE FROM bg_parent WHERE id >= 1000;
-SELECT count(*) = :backups_before AS no_row_left FROM batchguard.backups;
-SELECT count(*) AS files_left FROM pg_ls_dir('pg_batchguard/' || (SELECT oid FROM pg_database WHERE datname = current_database())) f
- WHERE f LIKE '%.jsonl.zst' AND f NOT IN (SELECT backup_id || '-' || creating_xid || '.jsonl.zst' FROM batchguard.backups);
 
 -- Transactions: a rolled-back export leaves no file; so does a rolled-back savepoint.
 BEGIN;
@@ -185,16 +177,16 @@ SELECT pg_temp.file_of(b) AS released FROM batchguard.export_backup('bg_parent',
 RELEASE SAVEPOINT t;
 COMMIT;
 SELECT pg_temp.file_exists(:'released') AS released_savepoint_kept;
--- an error after the export in the same transaction removes the file too
-SELECT pg_temp.error_of($$SELECT batchguard.export_backup('bg_parent', '{2}'), 1/0$$);
-SELECT count(*) AS orphan_files FROM pg_ls_dir('pg_batchguard/' || (SELECT oid FROM pg_database WHERE datname = current_database())) f
- WHERE f LIKE '%.jsonl.zst' AND f NOT IN (SELECT backup_id || '-' || creating_xid || '.jsonl.zst' FROM batchguard.backups);
--- PREPARE TRANSACTION is refused while an export is pending
+-- PREPARE TRANSACTION is refused while an export is pending (0A000): the transaction
+-- rolls back, with its file
 BEGIN;
+SELECT pg_current_xact_id() AS prepared_xid \gset
 SELECT label FROM batchguard.export_backup('bg_parent', '{1}', label => 'prepared');
 PREPARE TRANSACTION 'bg_export';
+SELECT :'SQLSTATE' AS prepare_sqlstate;
 SELECT count(*) AS prepared_label FROM batchguard.backups WHERE label = 'prepared';
 SELECT count(*) AS no_prepared_xact FROM pg_prepared_xacts WHERE gid = 'bg_export';
+SELECT pg_temp.files_named_after(:'prepared_xid') AS prepared_files;
 
 -- Session settings do not change what is written, and are restored afterwards.
 SET DateStyle = 'SQL, DMY';
@@ -233,7 +225,8 @@ SELECT legal_hold, status FROM batchguard.hold_backup(:'expiring');
 SELECT length(batchguard.read_backup(:'expiring')) > 0 AS readable_on_hold;
 SELECT legal_hold, status FROM batchguard.hold_backup(:'expiring', false);
 -- missing file (the row points at a file that is not there)
-SELECT backup_id AS missing FROM batchguard.export_backup('bg_parent', '{3}', label => 'missing') \gset
+SELECT backup_id AS missing, creating_xid AS missing_xid
+  FROM batchguard.export_backup('bg_parent', '{3}', label => 'missing') \gset
 UPDATE batchguard.backups SET creating_xid = '1' WHERE backup_id = :'missing';
 SELECT replace(pg_temp.error_of(format('SELECT batchguard.read_backup(%L)', :'missing')), :'missing', 'ID');
 SELECT replace(pg_temp.error_of(format('SELECT * FROM batchguard.backup_rows(%L)', :'missing')), :'missing', 'ID');
@@ -274,3 +267,40 @@ SELECT pg_temp.file_exists(:'kept_file') AS file_after_commit;
 SELECT batchguard.get_backup(:'kept') IS NULL AS gone;
 SELECT batchguard.delete_backup(:'kept') AS deleted_twice;
 SELECT action, count(*) FROM batchguard.audit WHERE backup_id = :'kept' GROUP BY 1 ORDER BY 1;
+
+-- PREPARE TRANSACTION is refused after delete_backup too (0A000): the backup stays
+SELECT backup_id AS prepared_delete FROM batchguard.export_backup('bg_parent', '{4}', label => 'prepared delete') \gset
+BEGIN;
+SELECT batchguard.delete_backup(:'prepared_delete') AS deleted;
+PREPARE TRANSACTION 'bg_delete';
+SELECT :'SQLSTATE' AS prepare_sqlstate;
+SELECT (batchguard.get_backup(:'prepared_delete')).status AS still_there;
+
+-- every error of a backup function names the backup in its context
+SELECT backup_id AS held FROM batchguard.export_backup('bg_parent', '{5}', label => 'held') \gset
+SELECT legal_hold FROM batchguard.hold_backup(:'held');
+SELECT call, replace(replace(pg_temp.context_of(format(call, id)), :'missing', 'ID'), :'held', 'ID') AS error_and_context
+  FROM (VALUES ('SELECT batchguard.read_backup(%L)', :'missing'),
+               ('SELECT batchguard.read_backup(%L, 0, 10)', :'missing'),
+               ('SELECT batchguard.read_backup(%L, -1)', :'held'),
+               ('SELECT count(*) FROM batchguard.backup_rows(%L)', :'missing'),
+               ('SELECT batchguard.restore_backup(%L)', :'missing'),
+               ('SELECT batchguard.restore_backup(%L, ''merge'')', :'held'),
+               ('SELECT batchguard.extend_backup(%L, now() - interval ''1 day'')', :'held'),
+               ('SELECT batchguard.extend_backup(%L, NULL)', :'held'),
+               ('SELECT batchguard.hold_backup(%L, NULL)', :'held'),
+               ('SELECT batchguard.delete_backup(%L)', :'held')) AS t(call, id);
+SELECT legal_hold FROM batchguard.hold_backup(:'held', false);
+
+-- clean up: this suite's backups (the row now, the file at commit) and their audit rows
+CREATE TEMP TABLE suite_backups AS
+    SELECT backup_id FROM batchguard.backups
+     WHERE source_table LIKE 'public.bg\_%' OR source_table LIKE '"Odd Schema".%';
+UPDATE batchguard.backups SET legal_hold = false WHERE backup_id IN (SELECT backup_id FROM suite_backups);
+UPDATE batchguard.backups SET creating_xid = :'missing_xid' WHERE backup_id = :'missing';
+SELECT count(*) FILTER (WHERE batchguard.delete_backup(backup_id)) AS deleted FROM suite_backups;
+DELETE FROM batchguard.audit WHERE backup_id IN (SELECT backup_id FROM suite_backups UNION SELECT :'kept');
+DROP VIEW bg_view;
+DROP TABLE bg_grandchild, bg_child, bg_tree, bg_parent, bg_invoice, bg_account, bg_a, bg_b,
+           bg_event_note, bg_event, bg_log, bg_settings CASCADE;
+DROP SCHEMA "Odd Schema" CASCADE;

@@ -1,6 +1,9 @@
 -- Checkpoint and resume: every function, its results for unknown jobs, its error paths.
+-- The suite's batches belong to its own role (other suites run at the same time).
 \i test/helpers.sql
 SET client_min_messages = warning;
+CREATE ROLE regress_cp_owner;
+SET ROLE regress_cp_owner;
 
 -- Identity
 SELECT batchguard.current_owner() = current_user AS owner_is_current_user;
@@ -141,7 +144,9 @@ SELECT pg_temp.error_of($$SELECT batchguard.fail_item('lazy-1', 'zz', 'e', NULL,
 SELECT pg_temp.error_of($$SELECT batchguard.complete_item('lazy-1', 'a', NULL, 42)$$);
 
 -- a batch of registered items refuses items it does not know (start_batch registers them)
-UPDATE batchguard.batches SET items_registered = true WHERE job_id = 'retry';
+RESET ROLE;
+UPDATE batchguard.batches SET items_registered = true WHERE job_id = 'retry' AND owner = 'regress_cp_owner';
+SET ROLE regress_cp_owner;
 SELECT pg_temp.error_of($$SELECT batchguard.complete_item('retry', 'typo')$$);
 SELECT pg_temp.error_of($$SELECT batchguard.fail_item('retry', 'typo', 'e')$$);
 SELECT pg_temp.error_of($$SELECT batchguard.save_checkpoint('retry', '{a,typo}')$$);
@@ -154,6 +159,7 @@ SELECT batchguard.save_checkpoint('ctx', '{}', '[]', -1);
 SELECT batchguard.save_checkpoint('retry', '{}', '[]', 1);
 
 -- the tables are read-only to callers, even to their owner's rows
+RESET ROLE;
 CREATE ROLE regress_bg_alice;
 CREATE ROLE regress_bg_bob;
 SET ROLE regress_bg_alice;
@@ -205,6 +211,7 @@ SELECT batchguard.complete_item('search-path', 'a') AS recorded;
 SELECT updated_at > '2001-01-01' AS real_clock FROM batchguard.batch_items WHERE item_id = 'a' AND batch_id =
        (SELECT batch_id FROM batchguard.batches WHERE job_id = 'search-path');
 RESET search_path;
+SELECT batchguard.cleanup_checkpoint('search-path') AS cleaned;
 DROP SCHEMA evil CASCADE;
 
 -- Results are filled by column name from the row type the database has, never by position:
@@ -234,6 +241,14 @@ SELECT * FROM regress_row_types.claim_items('row-types', 2, '1 minute', NULL);
 DROP SCHEMA regress_row_types CASCADE;
 SELECT batchguard.cleanup_checkpoint('row-types') AS discarded;
 
-DROP OWNED BY regress_bg_alice, regress_bg_bob;
-DROP ROLE regress_bg_alice;
-DROP ROLE regress_bg_bob;
+-- clean up: every batch of the suite's roles
+SET ROLE regress_bg_alice;
+SELECT count(batchguard.cleanup_checkpoint(job_id)) AS alice_cleaned FROM batchguard.batches;
+SET ROLE regress_bg_bob;
+SELECT count(batchguard.cleanup_checkpoint(job_id)) AS bob_cleaned FROM batchguard.batches;
+SET ROLE regress_cp_owner;
+SELECT count(batchguard.cleanup_checkpoint(job_id)) AS owner_cleaned FROM batchguard.batches;
+RESET ROLE;
+SELECT count(*) AS rows_left FROM batchguard.batches
+ WHERE owner IN ('regress_cp_owner', 'regress_bg_alice', 'regress_bg_bob');
+DROP ROLE regress_bg_alice, regress_bg_bob, regress_cp_owner;

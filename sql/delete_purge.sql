@@ -39,25 +39,74 @@ SELECT NOT EXISTS (SELECT r FROM pg_before EXCEPT ALL
                     UNION ALL SELECT 'turn ' || to_jsonb(t)::text FROM pg_turn t)) AS all_back,
        (SELECT count(*) FROM pg_conv) AS convs, (SELECT count(*) FROM pg_turn) AS turns;
 
--- errors
+-- pause_batch and cancel_batch stop a running purge after its current chunk (here the
+-- caller's own trigger pauses or cancels it while chunk 3 deletes its rows); resume_batch
+-- and another CALL finish it
+CREATE FUNCTION pg_stop_purge() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF OLD.id = 12 THEN
+        PERFORM CASE TG_ARGV[0] WHEN 'pause' THEN batchguard.pause_batch('purge-stop')
+                                ELSE batchguard.cancel_batch('purge-stop') END;
+    END IF;
+    RETURN OLD;
+END
+$$;
+CREATE TRIGGER stop_purge BEFORE DELETE ON pg_conv FOR EACH ROW EXECUTE FUNCTION pg_stop_purge('pause');
+CALL batchguard.purge_with_backup('purge-stop', 'pg_conv', chunk_size => 5, all_rows => true);
+SELECT status, completed, total_items FROM batchguard.batch_summary WHERE job_id = 'purge-stop';
+SELECT min(id) AS first_left FROM pg_conv;
+-- paused: another CALL does nothing
+CALL batchguard.purge_with_backup('purge-stop', 'pg_conv', chunk_size => 5, all_rows => true);
+SELECT status, completed FROM batchguard.batch_summary WHERE job_id = 'purge-stop';
+DROP TRIGGER stop_purge ON pg_conv;
+SELECT status FROM batchguard.resume_batch('purge-stop');
+CALL batchguard.purge_with_backup('purge-stop', 'pg_conv', chunk_size => 5, all_rows => true);
+SELECT status, completed FROM batchguard.batch_summary WHERE job_id = 'purge-stop';
+SELECT batchguard.cleanup_checkpoint('purge-stop') AS cleaned;
+INSERT INTO pg_conv SELECT g, 'conv ' || g FROM generate_series(1, 25) g;
+CREATE TRIGGER stop_purge BEFORE DELETE ON pg_conv FOR EACH ROW EXECUTE FUNCTION pg_stop_purge('cancel');
+CALL batchguard.purge_with_backup('purge-stop', 'pg_conv', chunk_size => 5, all_rows => true);
+SELECT status, completed, total_items FROM batchguard.batch_summary WHERE job_id = 'purge-stop';
+DROP TRIGGER stop_purge ON pg_conv;
+SELECT status FROM batchguard.resume_batch('purge-stop');
+CALL batchguard.purge_with_backup('purge-stop', 'pg_conv', chunk_size => 5, all_rows => true);
+SELECT status, completed, (SELECT count(*) FROM pg_conv) AS convs_left
+  FROM batchguard.batch_summary WHERE job_id = 'purge-stop';
+DROP FUNCTION pg_stop_purge();
+INSERT INTO pg_conv SELECT g, 'conv ' || g FROM generate_series(1, 25) g;
+
+-- errors, each with its SQLSTATE (a CALL cannot run inside error_of: a function is an
+-- atomic context, refused like a transaction block)
 CALL batchguard.purge_with_backup('purge-x', 'pg_conv');
+\echo SQLSTATE :SQLSTATE
 CALL batchguard.purge_with_backup('purge-x', 'pg_conv', ARRAY['1'], all_rows => true);
+\echo SQLSTATE :SQLSTATE
 CALL batchguard.purge_with_backup('purge-x', 'pg_conv', ARRAY['1'], chunk_size => 0);
+\echo SQLSTATE :SQLSTATE
 CALL batchguard.purge_with_backup(NULL, 'pg_conv', ARRAY['1']);
+\echo SQLSTATE :SQLSTATE
 CALL batchguard.purge_with_backup('purge-x', NULL, ARRAY['1']);
+\echo SQLSTATE :SQLSTATE
 CALL batchguard.purge_with_backup('purge-ids', 'pg_turn', ARRAY['10']);
+\echo SQLSTATE :SQLSTATE
 BEGIN;
 CALL batchguard.purge_with_backup('purge-x', 'pg_conv', ARRAY['1']);
+\echo SQLSTATE :SQLSTATE
 ROLLBACK;
--- (CALL cannot run inside error_of: a function is an atomic context, refused like a block)
 SELECT pg_temp.error_of($$CALL batchguard.purge_with_backup('purge-x', 'pg_conv', ARRAY['1'])$$);
 -- a top-level DO block is not a transaction block: the purge runs
 DO $$ BEGIN CALL batchguard.purge_with_backup('purge-x', 'pg_conv', ARRAY['1']); END $$;
 SET default_transaction_isolation = 'repeatable read';
 CALL batchguard.purge_with_backup('purge-x', 'pg_conv', ARRAY['1']);
+\echo SQLSTATE :SQLSTATE
 RESET default_transaction_isolation;
 SELECT count(*) AS convs, (SELECT count(*) FROM batchguard.batch_summary WHERE job_id = 'purge-x') AS batches
   FROM pg_conv;
 
-SELECT batchguard.cleanup_checkpoint(job_id) FROM (VALUES ('purge-ids'), ('purge-all'), ('purge-x')) j(job_id);
+-- clean up: the batches, this suite's backups and their audit rows
+SELECT batchguard.cleanup_checkpoint(job_id) FROM (VALUES ('purge-ids'), ('purge-all'), ('purge-x'), ('purge-stop')) j(job_id);
+CREATE TEMP TABLE suite_backups AS
+    SELECT backup_id FROM batchguard.backups WHERE source_table = 'public.pg_conv';
+SELECT count(*) FILTER (WHERE batchguard.delete_backup(backup_id)) AS deleted FROM suite_backups;
+DELETE FROM batchguard.audit WHERE backup_id IN (SELECT backup_id FROM suite_backups);
 DROP TABLE pg_turn, pg_conv;

@@ -1,0 +1,23 @@
+-- Every suite cleans up after itself (test/schedule runs this one after the others, before
+-- maintenance): the database holds no batch, item, backup, audit row or identity mapping,
+-- no backup file, and none of the suites' roles, tables, types, schemas or functions.
+\i test/helpers.sql
+SELECT batchguard.current_owner() IS NOT NULL AS library_loaded;
+SELECT (SELECT count(*) FROM batchguard.batches) AS batches,
+       (SELECT count(*) FROM batchguard.batch_items) AS items,
+       (SELECT count(*) FROM batchguard.backups) AS backups,
+       (SELECT count(*) FROM batchguard.audit) AS audit_rows,
+       (SELECT count(*) FROM batchguard.identity_map) AS identity_mappings;
+SELECT count(*) AS backup_files
+  FROM pg_database d,
+       pg_ls_dir(current_setting('batchguard.backup_directory') || '/' || d.oid, true, false) f
+ WHERE d.datname = current_database();
+SELECT rolname AS role_left FROM pg_roles WHERE rolname LIKE 'regress\_%' OR rolname LIKE 'batchguard\_%'
+ ORDER BY 1;
+SELECT n.nspname AS schema_left FROM pg_namespace n
+ WHERE n.nspname NOT IN ('public', 'batchguard', 'information_schema') AND n.nspname NOT LIKE 'pg\_%'
+ ORDER BY 1;
+SELECT c.relname AS relation_left FROM pg_class c WHERE c.relnamespace = 'public'::regnamespace ORDER BY 1;
+SELECT t.typname AS type_left FROM pg_type t WHERE t.typnamespace = 'public'::regnamespace ORDER BY 1;
+SELECT p.proname AS function_left FROM pg_proc p WHERE p.pronamespace = 'public'::regnamespace ORDER BY 1;
+SELECT gid AS prepared_transaction_left FROM pg_prepared_xacts WHERE database = current_database();
