@@ -1,16 +1,22 @@
-# What the maintenance workers do with backups: expired backups go (row and file) within
-# two intervals, unexpired and held ones stay; two databases share the backup directory
+# What the maintenance workers do with backups: expired backups go (row and file) at the
+# next rounds, unexpired and held ones stay; two databases share the backup directory
 # and never touch each other's files; a running export's file is never swept; the orphan
 # of an export killed by a crash is moved to quarantine; a file deleted by hand marks its row
 # missing; an unreadable folder marks its backups unreadable and the rounds recover;
 # DROP EXTENSION keeps the files (reported once); DROP DATABASE: the launcher moves the
-# database's folder to quarantine.
+# database's folder to quarantine, later deletes its backup files and leaves alone
+# (reporting it once) a folder that holds files that are not backups.
+#
+# The test waits for conditions, never for a fixed time: "N rounds have run" is read from
+# pg_stat_activity, where a worker shows the round it runs ("pg_batchguard maintenance
+# round N"); each wait is bounded by the suite's timeout (PG_TEST_TIMEOUT_DEFAULT: under
+# Valgrind, scripts/valgrind-server, a round takes many times longer).
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
-use Time::HiRes qw(time usleep);
+use Time::HiRes qw(time);
 
 my $interval = 2;
 my $node = PostgreSQL::Test::Cluster->new('maint');
@@ -53,13 +59,25 @@ sub worker_pid {
     return $node->safe_psql('postgres',
         "SELECT pid FROM pg_stat_activity WHERE backend_type = 'pg_batchguard worker' AND datname = '$db'");
 }
+# The number of the round the database's worker runs or ran last (0 before its first).
+sub round_of {
+    my ($db) = @_;
+    return $node->safe_psql('postgres',
+        "SELECT coalesce(max(substring(query from 'round (\\d+)')::int), 0) FROM pg_stat_activity"
+        . " WHERE backend_type = 'pg_batchguard worker' AND datname = '$db'");
+}
+# Waits until the database's worker has run $n more rounds, each started after this call.
+sub wait_for_rounds {
+    my ($db, $n) = @_;
+    my $until = round_of($db) + $n;
+    return $node->poll_query_until('postgres',
+        "SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'pg_batchguard worker'"
+        . " AND datname = '$db' AND (substring(query from 'round (\\d+)')::int > $until"
+        . "      OR (substring(query from 'round (\\d+)')::int = $until AND state = 'idle'))");
+}
 ok($node->poll_query_until('postgres',
     "SELECT count(*) = 2 FROM pg_stat_activity WHERE backend_type = 'pg_batchguard worker'"),
     'two workers run');
-
-# Conditions are waited for up to the suite's timeout (PG_TEST_TIMEOUT_DEFAULT), never for a
-# fixed time: under Valgrind (scripts/valgrind-server) a round takes many times longer.
-my $timeout = $PostgreSQL::Test::Utils::timeout_default;
 
 # --- Expiry: an expired backup goes at the next rounds; unexpired and held ones stay.
 my ($expired, $expired_file) = export('postgres', 'expired');
@@ -71,10 +89,10 @@ ok(-f $expired_file && -f $held_file && -f $other_file, 'the files exist');
 my $start = time;
 $node->safe_psql('postgres', "UPDATE batchguard.backups SET expires_at = now() - interval '1 second'
     WHERE backup_id IN ('$expired', '$held')");
-ok($node->poll_query_until('postgres',
-    "SELECT count(*) = 0 FROM batchguard.backups WHERE backup_id = '$expired'"),
-    'the expired backup is removed by the worker');
+ok($node->poll_query_until('postgres', "SELECT count(*) = 0 FROM batchguard.backups WHERE backup_id = '$expired'"),
+    'the expired backup is removed by a round');
 note(sprintf('expired backup removed after %.1f s (interval %d s)', time - $start, $interval));
+ok(wait_for_rounds('postgres', 1), 'one more round ran');
 ok(!-e $expired_file, 'its file is gone too');
 is(row_count('postgres', $kept) . row_count('postgres', $held), '11', 'unexpired and held rows stay');
 ok(-f $kept_file && -f $held_file, 'their files stay');
@@ -82,14 +100,36 @@ ok(-f $other_file, "the other database's file stays");
 is($node->safe_psql('postgres', "SELECT action, actor FROM batchguard.audit WHERE backup_id = '$expired' AND action = 'expire'"),
     'expire|postgres', 'the expiry is audited');
 
-# --- Two databases share the backup directory: each sweeps only its own folder. A file
-# named like a backup of db2 (no row in postgres) is never touched by the postgres worker,
-# and an orphan in db2's folder is removed by db2's worker only.
+# --- Two databases share the backup directory: each sweeps only its own folder. An orphan
+# (a file named like a backup, of a transaction long ended, with no row) in db2's folder is
+# never touched by the postgres worker, whose own orphan goes; db2's worker removes it once
+# db2 is maintained again.
 my $db2_folder = folder_of('db2');
 my $pg_folder = folder_of('postgres');
-sleep 2 * $interval + 1;
-ok(-f $other_file, "db2's backup file survives rounds of the postgres worker");
-ok(-f $kept_file, "postgres's backup file survives rounds of the db2 worker");
+$node->append_conf('postgresql.conf', "batchguard.database_names = 'postgres'");
+$node->reload;
+ok($node->poll_query_until('postgres',
+    "SELECT count(*) = 0 FROM pg_stat_activity WHERE backend_type = 'pg_batchguard worker' AND datname = 'db2'"),
+    "db2 is no longer maintained");
+my $ended_xid = $node->safe_psql('postgres', 'SELECT pg_current_xact_id()');    # committed at once
+my $db2_orphan = "$db2_folder/7c0b5a2e-1111-4222-8333-944455556666-$ended_xid.jsonl.zst";
+my $pg_orphan = "$pg_folder/7c0b5a2e-2222-4222-8333-944455556666-$ended_xid.jsonl.zst";
+for my $f ($db2_orphan, $pg_orphan) {
+    open(my $fh, '>', $f) or die "$f: $!";
+    print $fh 'not a backup';
+    close $fh;
+}
+$node->safe_psql('postgres', 'SELECT pg_current_xact_id()');    # a later transaction has ended
+ok($node->poll_query_until('postgres', "SELECT (pg_stat_file('$pg_orphan', true)).size IS NULL"),
+    "the postgres worker sweeps the orphan in its own folder");
+ok(wait_for_rounds('postgres', 2), 'and runs two more rounds');
+ok(-f $db2_orphan, "db2's orphan survives rounds of the postgres worker");
+ok(-f $other_file, "and so does db2's backup file");
+$node->append_conf('postgresql.conf', "batchguard.database_names = 'postgres, db2'");
+$node->reload;
+ok($node->poll_query_until('postgres', "SELECT (pg_stat_file('$db2_orphan', true)).size IS NULL"),
+    "db2's worker sweeps its own orphan");
+ok(-f $other_file && -f $kept_file, "and neither database's backup file");
 
 # --- A running export's file is never swept: the export stays open in a transaction.
 my $open = $node->background_psql('postgres');
@@ -98,13 +138,13 @@ my $running = $open->query_safe(
     "SELECT backup_id || '-' || creating_xid FROM batchguard.export_backup('t', label => 'running')");
 my $running_file = "$pg_folder/$running.jsonl.zst";
 ok(-f $running_file, 'the open export has written its file');
-sleep 2 * $interval + 1;
+ok(wait_for_rounds('postgres', 2), 'two rounds ran');
 ok(-f $running_file, 'rounds leave the file of a running export alone');
 $open->query_safe('COMMIT');
 $open->quit;
 my ($running_id) = $running =~ /^(.{36})/;
 is(row_count('postgres', $running_id), '1', 'committed: row and file');
-sleep $interval + 1;
+ok(wait_for_rounds('postgres', 1), 'a round ran');
 ok(-f $running_file, 'and the committed file stays');
 
 # --- A crash during an export leaves an orphan file; the worker sweeps it.
@@ -123,9 +163,8 @@ eval { $crashing->quit };
 # next transaction gets the same id again. Until some transaction ends after that id, the
 # file's transaction cannot be told apart from a running one, and it is kept.
 $node->safe_psql('postgres', 'SELECT pg_current_xact_id()') for 1 .. 2;
-$start = time;
-usleep(100_000) while -e $orphan_file && time - $start < $timeout;
-ok(!-e $orphan_file, sprintf('the orphan of the crashed export is swept (%.1f s after restart)', time - $start));
+ok($node->poll_query_until('postgres', "SELECT (pg_stat_file('$orphan_file', true)).size IS NULL"),
+    'the orphan of the crashed export is swept');
 # (the file is moved before the line is written)
 $node->wait_for_log(qr/moved orphan backup file "[^"]*\Q$orphan\E[^"]*" to quarantine/, $log_offset);
 pass('the sweep is logged');
@@ -145,7 +184,7 @@ ok($node->poll_query_until('postgres',
     'a row whose file was deleted by hand is marked missing');
 like(slurp_file($node->logfile, $log_offset), qr/WARNING:  pg_batchguard: the file of backup \Q$gone\E \(owner postgres\) is missing/,
     'and reported in the log');
-sleep $interval + 1;
+ok(wait_for_rounds('postgres', 2), 'two more rounds ran');
 my @reports = (slurp_file($node->logfile, $log_offset) =~ /the file of backup \Q$gone\E/g);
 is(scalar(@reports), 1, 'reported once');
 is(worker_pid('postgres'), $worker, 'the worker did not crash');
@@ -184,16 +223,15 @@ $node->wait_for_log(qr/could not remove backup file "[^"]*\Q$stuck\E[^"]*": Perm
 $node->wait_for_log(qr/could not move orphan backup file "[^"]*\Q$stuck\E[^"]*" to quarantine: Permission denied/, $log_offset);
 pass('both failures are logged: the unlink at commit, then the retry by the sweep');
 chmod 0700, $pg_folder or die "chmod: $!";
-$start = time;
-usleep(100_000) while -e $stuck_file && time - $start < $timeout;
-ok(!-e $stuck_file, 'the sweep moves it to quarantine once the folder is writable again');
+ok($node->poll_query_until('postgres', "SELECT (pg_stat_file('$stuck_file', true)).size IS NULL"),
+    'the sweep moves it to quarantine once the folder is writable again');
 
 # --- DROP EXTENSION: the files stay, never swept, reported once.
 $log_offset = -s $node->logfile;
 $node->safe_psql('db2', 'DROP EXTENSION pg_batchguard');
 my $kept_report = qr/database "db2" has \d+ files in "[^"]*" but no pg_batchguard extension/;
 $node->wait_for_log($kept_report, $log_offset);
-sleep 2 * $interval;    # more rounds: none may report it again
+ok(wait_for_rounds('db2', 3), 'three more rounds of db2 ran without the extension');
 ok(-f $other_file, 'after DROP EXTENSION the files are kept');
 my $log = slurp_file($node->logfile, $log_offset);
 my @kept_reports = ($log =~ /$kept_report/g);
@@ -201,7 +239,8 @@ is(scalar(@kept_reports), 1, 'and reported once in the log');
 $node->safe_psql('db2', 'CREATE EXTENSION pg_batchguard');
 $node->wait_for_log(qr/backup files in "[^"]*" predate this installation/, $log_offset);
 pass('a new CREATE EXTENSION reports the files of the earlier installation');
-ok(-f $other_file, 'and does not sweep them');
+ok(wait_for_rounds('db2', 2), 'two more rounds of db2 ran with the new installation');
+ok(-f $other_file, 'and none swept them');
 
 # --- DROP DATABASE: the launcher moves the folder of a database that no longer exists to
 # quarantine.
@@ -209,11 +248,42 @@ my ($db3_backup, $db3_file) = export('db3', 'dropped');
 my $db3_folder = folder_of('db3');
 ok(-f $db3_file, 'db3 has a backup file');
 $node->safe_psql('postgres', 'DROP DATABASE db3');
-$start = time;
-usleep(100_000) while -e $db3_folder && time - $start < $timeout;
-ok(!-e $db3_folder, 'the folder of a dropped database is moved away');
+ok($node->poll_query_until('postgres', "SELECT (pg_stat_file('$db3_folder', true)).size IS NULL"),
+    'the folder of a dropped database is moved away');
 ok(scalar(glob("$db3_folder.dropped-*")), 'into quarantine');
 ok(-d $pg_folder && -d $db2_folder, 'the folders of existing databases stay');
+
+# A quarantined folder of a dropped database that holds a file that is not a backup: once
+# the quarantine period has passed its backup files go, the folder and that file stay,
+# reported once. (db5, dropped later, shows that the launcher looked at the quarantined
+# folders again after the report.) The period is 0 from here on.
+$node->append_conf('postgresql.conf', 'batchguard.quarantine_period = 0');
+$node->reload;
+$node->safe_psql('postgres', 'CREATE DATABASE db4');
+$node->safe_psql('postgres', 'CREATE DATABASE db5');
+for my $db ('db4', 'db5') {
+    $node->safe_psql($db, "CREATE EXTENSION pg_batchguard; CREATE TABLE t (id int PRIMARY KEY);
+                           INSERT INTO t VALUES (1)");
+}
+my ($db4_backup, $db4_file) = export('db4', 'in a folder with notes');
+my $db4_folder = folder_of('db4');
+my $db4_name = $db4_file =~ s{^.*/}{}r;
+my $db5_folder = (export('db5', 'dropped later'))[1] =~ s{/[^/]*$}{}r;
+open(my $notes, '>', "$db4_folder/notes.txt") or die "notes: $!";
+print $notes "an operator's notes\n";
+close $notes;
+$log_offset = -s $node->logfile;
+$node->safe_psql('postgres', 'DROP DATABASE db4');
+$node->wait_for_log(qr/quarantined folder "\Q$db4_folder\E\.dropped-\d+" still holds files that are not backups; it is left alone/,
+    $log_offset);
+my ($db4_quarantined) = glob("$db4_folder.dropped-*");
+ok(defined $db4_quarantined && !-e "$db4_quarantined/$db4_name", "the dropped database's backup file is removed");
+ok(defined $db4_quarantined && -f "$db4_quarantined/notes.txt", 'the file that is not a backup stays, with its folder');
+$node->safe_psql('postgres', 'DROP DATABASE db5');
+$node->wait_for_log(qr/deleted quarantined folder "\Q$db5_folder\E\.dropped-\d+" of a dropped database/, $log_offset);
+ok(!-e $db5_folder && !glob("$db5_folder.dropped-*"), 'a database dropped later has its folder removed');
+my @foreign_reports = (slurp_file($node->logfile, $log_offset) =~ /holds files that are not backups/g);
+is(scalar(@foreign_reports), 1, 'the folder with the foreign file was reported once');
 
 $node->stop;
 done_testing();

@@ -192,8 +192,11 @@ $node->append_conf('postgresql.conf', "batchguard.backup_directory = 'pg_batchgu
 $node->reload;
 $node->poll_query_until('postgres', "SELECT current_setting('batchguard.backup_directory') = 'pg_batchguard'");
 my $count = scalar(files());
-like(error_of("BEGIN; SELECT batchguard.export_backup('parent', '{1}'); PREPARE TRANSACTION 'p';"),
-    qr/cannot PREPARE a transaction that has exported or deleted a backup/, 'PREPARE refused');
+my ($ret, $prepare_out, $prepare_err) = $node->psql('postgres',
+    "BEGIN; SELECT batchguard.export_backup('parent', '{1}'); PREPARE TRANSACTION 'p';\n\\echo :SQLSTATE",
+    on_error_stop => 0);
+like($prepare_err, qr/cannot PREPARE a transaction that has exported or deleted a backup/, 'PREPARE refused');
+like($prepare_out, qr/^0A000$/m, 'with SQLSTATE 0A000');
 is(scalar(files()), $count, 'the refused transaction left no file');
 
 done_testing();

@@ -119,6 +119,19 @@ ok(-f file_of($after), 'a new export recreates the directory');
 is($node->safe_psql('postgres', "SELECT length(batchguard.read_backup('$after')) > 0"), 't',
     'and reads back');
 
+# 4b. A file larger than a bytea can hold (a sparse file of 1.1 GB in place of a backup's
+# file): reading it whole is a clear error (54000) before anything is read; a chunk still works.
+my $huge = export('{7}', 'huge');
+truncate(file_of($huge), 1100 * 1024 * 1024) or die "truncate: $!";
+my ($ret, $out_huge, $err_huge) = $node->psql('postgres',
+    "SELECT length(batchguard.read_backup('$huge'));\n\\echo :SQLSTATE", on_error_stop => 0);
+like($err_huge, qr/backup chunk too large for a bytea/, 'reading 1.1 GB whole: a clear error');
+like($out_huge, qr/^54000$/m, 'with SQLSTATE 54000');
+is($node->safe_psql('postgres', "SELECT length(batchguard.read_backup('$huge', 1000000000, 16))"), '16',
+    'a chunk of it reads');
+is($node->safe_psql('postgres', "SELECT batchguard.delete_backup('$huge')"), 't', 'and it can be deleted');
+alive('a huge file');
+
 # 5. The storage limits: the total and the per-owner quota stop an export with a clear
 # error, before and during writing, and leave no file and no row.
 sub files { opendir(my $d, $dir) or return (); return grep { /\.jsonl\.zst$/ } readdir($d); }
@@ -236,5 +249,16 @@ is($node->safe_psql('postgres', q{
      WHERE NOT EXISTS (SELECT FROM batchguard.batches b WHERE b.batch_id = i.batch_id)}),
     '0', 'no item without its batch');
 alive('the race');
+
+# 9. Without preloading, a session that loads the library while batchguard.database_names
+# is set logs that no worker maintains those databases.
+my $log_offset = -s $node->logfile;
+$node->append_conf('postgresql.conf', "batchguard.database_names = 'postgres'");
+$node->reload;
+$node->poll_query_until('postgres', "SELECT current_setting('batchguard.database_names', true) = 'postgres'");
+$node->safe_psql('postgres', 'SELECT batchguard.current_owner()');
+$node->wait_for_log(qr/pg_batchguard is not preloaded: no maintenance workers run for batchguard\.database_names/,
+    $log_offset);
+pass('without preloading, the listed databases get a warning that no worker runs');
 
 done_testing();
