@@ -9,6 +9,12 @@ some with SIGSTOP for longer than their lease (so their items are handed to othe
 their late completions must be fenced), and restarts the server with an immediate
 shutdown. Workers reconnect with backoff.
 
+The chaos follows the work, not the clock: the items are released in slices (add_items),
+one more after each chaos event, and each event fires once half of the latest slice is
+processed. So every event happens while items are pending, however fast or slow the
+machine, and the test can neither finish its work before its quota of events nor need a
+machine "slow enough" for it; only the overall time is bounded (generously).
+
 At the end every item must be completed, with exactly one output row, written under the
 item's final lease; no item may have failed except the ones the test fails on purpose
 (then retried with resume_batch(retry_failed => true)); progress must be 100%.
@@ -94,9 +100,10 @@ class Worker:
             self.held = cur.fetchall()
             self.claimed_at = time.monotonic()
             if not self.held:
-                cur.execute("SELECT pending, running FROM batchguard.calculate_progress(%s)", (JOB,))
-                pending, running = cur.fetchone()
-                if pending == 0 and running == 0:
+                cur.execute("SELECT pending, running, (SELECT all_released FROM chaos_control)"
+                            "  FROM batchguard.calculate_progress(%s)", (JOB,))
+                pending, running, all_released = cur.fetchone()
+                if pending == 0 and running == 0 and all_released:
                     return False
                 time.sleep(0.1)  # leases of killed workers have to expire first
                 return True
@@ -282,14 +289,40 @@ class Driver:
             "SELECT pending, running FROM batchguard.calculate_progress(%s)", (JOB,))
         return pending + running
 
-    def chaos(self, phase):
-        """Runs the chaos loop until the workers of this phase are done."""
+    def processed(self):
+        (done,), = self.sql(
+            "SELECT completed + failed FROM batchguard.calculate_progress(%s)", (JOB,))
+        return done
+
+    def plan_events(self):
+        """The phase-1 chaos events in order: kills, stalls and restarts spread evenly."""
+        a = self.args
+        events = [(i / a.kills, "kill") for i in range(a.kills)]
+        events += [((i + 0.5) / a.stalls, "stall") for i in range(a.stalls)]
+        events += [((i + 0.7) / a.restarts, "restart") for i in range(a.restarts)]
+        return [kind for _, kind in sorted(events)]
+
+    def chaos(self, phase, slices=()):
+        """Runs the workers of a phase until they are done. In phase 1, releases the items in
+        slices and fires the chaos events, each once half of the latest slice is processed."""
         rng = random.Random(self.args.seed)
         start = time.monotonic()
-        restart_at = [start + self.args.first_restart + i * self.args.restart_every
-                      for i in range(self.args.restarts)] if phase == 1 else []
-        next_kill = start + self.args.kill_every
-        next_stall = start + self.args.kill_every * 2.5
+        events = self.plan_events() if phase == 1 else []
+        slices = list(slices)
+        released = 0
+        threshold = None  # processed items at which the next event fires
+
+        def release_next():
+            nonlocal released, threshold
+            items = slices.pop(0)
+            self.sql("SELECT batchguard.add_items(%s, %s)", (JOB, items))
+            threshold = released + len(items) // 2
+            released += len(items)
+            if not slices:
+                self.sql("UPDATE chaos_control SET all_released = true")
+
+        if slices:
+            release_next()
         stopped = {}  # name -> when to continue
         while True:
             now = time.monotonic()
@@ -303,31 +336,30 @@ class Driver:
             if now - start > self.args.timeout:
                 self.violations.append(f"phase {phase} did not finish in {self.args.timeout} s")
                 break
-            if phase == 1 and restart_at and now >= restart_at[0]:
-                restart_at.pop(0)
+            if events and live and self.processed() >= threshold:
+                kind = events.pop(0)
                 pending = self.pending()
-                self.cluster.crash()
-                time.sleep(0.3)
-                self.cluster.start()
-                self.restarts += 1
                 self.events_while_pending += pending > 0
-                print(f"  {now - start:5.1f}s server restarted (immediate shutdown), "
-                      f"{pending} items pending or running", flush=True)
-            elif phase == 1 and self.kills < self.args.kills and now >= next_kill and live:
-                victim = rng.choice(live)
-                proc, index = self.workers[victim]
-                proc.send_signal(signal.SIGKILL)
-                proc.wait()
-                self.kills += 1
-                self.events_while_pending += self.pending() > 0
-                self.spawn(phase, index)
-                next_kill = now + self.args.kill_every * rng.uniform(0.5, 1.5)
-            elif phase == 1 and self.stalls < self.args.stalls and now >= next_stall and live:
-                victim = rng.choice(live)
-                self.workers[victim][0].send_signal(signal.SIGSTOP)
-                stopped[victim] = now + self.args.lease * 2 + 0.5
-                self.stalls += 1
-                next_stall = now + self.args.kill_every * 4
+                if kind == "restart":
+                    self.cluster.crash()
+                    time.sleep(0.3)
+                    self.cluster.start()
+                    self.restarts += 1
+                    print(f"  {now - start:5.1f}s server restarted (immediate shutdown), "
+                          f"{pending} items pending or running", flush=True)
+                elif kind == "kill":
+                    victim = rng.choice(live)
+                    proc, index = self.workers[victim]
+                    proc.send_signal(signal.SIGKILL)
+                    proc.wait()
+                    self.kills += 1
+                    self.spawn(phase, index)
+                else:
+                    victim = rng.choice(live)
+                    self.workers[victim][0].send_signal(signal.SIGSTOP)
+                    stopped[victim] = now + self.args.lease * 2 + 0.5
+                    self.stalls += 1
+                release_next()
             time.sleep(0.05)
             self.check_worker_exits()
         for name in stopped:
@@ -354,14 +386,21 @@ class Driver:
         # No unique key on purpose: a duplicate must be visible, not prevented.
         self.sql("CREATE TABLE chaos_output (item_id text NOT NULL, worker text NOT NULL,"
                  " attempt int NOT NULL, created_at timestamptz NOT NULL DEFAULT clock_timestamp())")
-        self.sql("SELECT batchguard.start_batch(%s, %s, max_attempts => %s)",
-                 (JOB, items, a.max_attempts))
+        self.sql("CREATE TABLE chaos_control (all_released boolean NOT NULL)")
+        self.sql("INSERT INTO chaos_control VALUES (false)")
+        self.sql("GRANT SELECT ON chaos_control TO PUBLIC")
+        # The batch knows its size from the start; its items come in slices (see chaos()).
+        self.sql("SELECT batchguard.start_batch(%s, '{}', total_items => %s, max_attempts => %s)",
+                 (JOB, a.items, a.max_attempts))
+        n_slices = a.kills + a.stalls + a.restarts + 1
+        slices = [items[i * len(items) // n_slices:(i + 1) * len(items) // n_slices]
+                  for i in range(n_slices)]
         print(f"chaos test: {a.items} items, {a.workers} workers, lease {a.lease} s, "
               f"{a.kills} kills, {a.stalls} stalls, {a.restarts} server restarts", flush=True)
 
         for i in range(a.workers):
             self.spawn(1, i)
-        took1 = self.chaos(1)
+        took1 = self.chaos(1, slices)
         expected_failed = sorted(i for i in items if deliberate(i))
         failed = [r[0] for r in self.sql(
             "SELECT item_id FROM batchguard.batch_items WHERE status = 'failed' ORDER BY 1")]
@@ -411,10 +450,12 @@ class Driver:
         if wrong_attempt:
             self.violations.append(f"{wrong_attempt} output rows were written under a lease that "
                                    "was not the item's last one")
-        if self.kills < self.args.kills or self.restarts < self.args.restarts:
-            self.violations.append(f"the chaos was short: {self.kills} kills, {self.restarts} restarts")
-        if self.events_while_pending < self.kills + self.restarts:
-            self.violations.append("some chaos events happened after the work was done")
+        if (self.kills < self.args.kills or self.restarts < self.args.restarts
+                or self.stalls < self.args.stalls):
+            self.violations.append(f"the chaos was short: {self.kills} kills, {self.stalls} stalls, "
+                                   f"{self.restarts} restarts")
+        if self.events_while_pending < self.kills + self.restarts + self.stalls:
+            self.violations.append("some chaos events happened while no item was pending")
 
     def report(self):
         s = self.stats()
@@ -470,14 +511,11 @@ def main():
     p.add_argument("--kills", type=int, default=24)
     p.add_argument("--stalls", type=int, default=3)
     p.add_argument("--restarts", type=int, default=2)
-    p.add_argument("--kill-every", type=float, default=0.7)
-    p.add_argument("--first-restart", type=float, default=6.0)
-    p.add_argument("--restart-every", type=float, default=8.0)
     p.add_argument("--lease", type=float, default=2.0)
     p.add_argument("--claim", type=int, default=5)
     p.add_argument("--work-ms", type=float, default=4.0)
     p.add_argument("--max-attempts", type=int, default=20)
-    p.add_argument("--timeout", type=float, default=240.0)
+    p.add_argument("--timeout", type=float, default=900.0, help="bound of each phase (s)")
     p.add_argument("--seed", type=int, default=20241128)
     p.add_argument("--keep", action="store_true", help="keep the cluster directory")
     p.add_argument("--sabotage", action="store_true",
