@@ -276,6 +276,17 @@ PREPARE TRANSACTION 'bg_delete';
 SELECT :'SQLSTATE' AS prepare_sqlstate;
 SELECT (batchguard.get_backup(:'prepared_delete')).status AS still_there;
 
+-- Two calls in one statement: each returned row outlives the other call (a row is built in
+-- the caller's memory context, not in SPI's, which every call frees when it ends).
+SELECT backup_id AS twice FROM batchguard.export_backup('bg_parent', '{4}', label => 'twice') \gset
+SELECT (a).backup_id = :'twice' AS first_intact, (a).legal_hold AS first_held,
+       (b).backup_id = :'twice' AS second_intact, (b).legal_hold AS second_held
+  FROM (SELECT batchguard.hold_backup(:'twice') a, batchguard.hold_backup(:'twice', false) b OFFSET 0) x;
+SELECT (a).label AS first, (b).label AS second, (c).label AS third
+  FROM (SELECT batchguard.get_backup(:'twice') a,
+               batchguard.extend_backup(:'twice', now() + interval '9 days') b,
+               batchguard.get_backup(:'twice') c OFFSET 0) x;
+
 -- every error of a backup function names the backup in its context
 SELECT backup_id AS held FROM batchguard.export_backup('bg_parent', '{5}', label => 'held') \gset
 SELECT legal_hold FROM batchguard.hold_backup(:'held');
