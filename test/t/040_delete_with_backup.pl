@@ -130,4 +130,33 @@ like(error_of("SELECT batchguard.restore_backup('$gone')"), qr/the file of backu
     'a missing file: a clear error');
 is($node->safe_psql('postgres', 'SELECT count(*) FROM conv WHERE id = 10'), '0', 'and nothing restored');
 
+# 6. Every audit event (export, download, delete, extend, hold, release, delete with backup,
+# restore) is also written to the server log, with its backup, owner and actor; and the log
+# keeps the event of a transaction that rolled back, whose audit row went with it.
+my $kept = $node->safe_psql('postgres',
+    "SELECT r -> 'backup' ->> 'backup_id' FROM batchguard.delete_with_backup('conv', '{11}') r");
+$node->safe_psql('postgres', "SELECT length(batchguard.read_backup('$kept', 0, 10))");
+$node->safe_psql('postgres', "SELECT batchguard.extend_backup('$kept', now() + interval '8 days')");
+$node->safe_psql('postgres', "SELECT batchguard.hold_backup('$kept'), batchguard.hold_backup('$kept', false)");
+my $rolled_back = $node->safe_psql('postgres',
+    "SELECT backup_id FROM batchguard.export_backup('conv', '{12}', label => 'deleted then rolled back')");
+$node->safe_psql('postgres', "BEGIN; SELECT batchguard.delete_backup('$rolled_back'); ROLLBACK;");
+my $log = slurp_file($node->logfile);
+my @events = split /\n/, $node->safe_psql('postgres',
+    "SELECT action || '|' || backup_id || '|' || owner || '|' || actor FROM batchguard.audit ORDER BY audit_id");
+my @actions = sort keys %{ { map { (split /\|/)[0] => 1 } @events } };
+note('audit actions: ' . join(', ', @actions));
+is(join(',', @actions), 'delete_with_backup,download,export,extend,hold,release,restore',
+    'the audit holds every kind of event');
+my @not_logged = grep {
+    my ($action, $id, $owner, $actor) = split /\|/;
+    $log !~ /pg_batchguard: \Q$action\E of backup \Q$id\E \(owner \Q$owner\E\) by \Q$actor\E/
+} @events;
+is(scalar(@not_logged), 0, 'each of the ' . scalar(@events) . ' audit rows is in the server log')
+  or diag(join("\n", @not_logged));
+like($log, qr/pg_batchguard: delete of backup \Q$rolled_back\E/,
+    'a deletion that rolled back (and left no audit row) is in the log');
+is($node->safe_psql('postgres', "SELECT count(*) FROM batchguard.audit WHERE backup_id = '$rolled_back' AND action = 'delete'"),
+    '0', 'where the audit has no row for it');
+
 done_testing();
