@@ -157,5 +157,6 @@ RESET batchguard.allow_empty_backups;
 SET client_min_messages = warning;
 SELECT bool_and(batchguard.delete_backup(backup_id)) AS deleted FROM batchguard.get_user_backups();
 RESET ROLE;
+DELETE FROM batchguard.audit WHERE owner = 'regress_us_alice';
 DROP TABLE us_child, us_parent, us_doc;
 DROP ROLE regress_us_alice, regress_us_web;
