@@ -6,13 +6,19 @@
 #   compressed size                    vs  zstd -3 of the same JSON lines
 #   backup_rows (read back)            vs  export_backup (write)
 #   peak backend memory growth (RssAnon, sampled) during the export
-# Prints medians of BENCH_ROUNDS rounds and their ratios. Usage:
-#   bench/backup.sh [parents]     (env: BENCH_ROUNDS=3, BENCH_PORT, BG_PGBIN)
+# Prints medians of BENCH_ROUNDS rounds, their ratios and each ratio against its target
+# (docs/performance.md). Usage:
+#   bench/backup.sh [--quick] [parents]     (env: BENCH_ROUNDS=3, BENCH_PORT, BG_PGBIN)
+# --quick: a regression guard (20,000 conversations, one round, about a minute): exits 3
+# when a ratio misses its target (a full run reports misses and exits 0). Not run by
+# scripts/test.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 source "$root/scripts/lib.sh"
-parents=${1:-200000}
-rounds=${BENCH_ROUNDS:-3}
+source "$root/bench/targets.sh"
+[ "${1:-}" = --quick ] && { bench_mode=quick; shift; }
+if [ "$bench_mode" = quick ]; then parents=${1:-20000} rounds=${BENCH_ROUNDS:-1}
+else parents=${1:-200000} rounds=${BENCH_ROUNDS:-3}; fi
 work=$(bg_workdir)
 cluster="$work/cluster"
 port=${BENCH_PORT:-$(bg_free_port 54832)}
@@ -115,4 +121,11 @@ throughput backup_rows / export_backup          $(ratio "$e1" "$rr") (streamed) 
 compressed size: ours $ours bytes, zstd -3 of the same JSON $json_zstd bytes: ratio $(ratio "$ours" "$json_zstd") (target <= 1.1)
   (COPY|zstd output $copy_size bytes, pg_dump|zstd output $dump_size bytes)
 peak backend memory growth during an export of $rows rows (RssAnon, default settings): $((peak / 1024)) MiB (target < 64 MiB)
+
 REPORT
+target "throughput export_backup (workers 1) / COPY|zstd" "$(ratio "$cp" "$e1")" ">=" 0.8
+target "throughput backup_rows streamed / export_backup (workers 1)" "$(ratio "$e1" "$rr")" ">=" 1
+target "throughput backup_rows in FROM / export_backup (workers 1)" "$(ratio "$e1" "$rf")" ">=" 1
+target "compressed size / zstd -3 of the same JSON" "$(ratio "$ours" "$json_zstd")" "<=" 1.1
+target "peak backend memory growth of an export (MiB)" "$((peak / 1024))" "<" 64
+bench_exit

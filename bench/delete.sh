@@ -4,13 +4,19 @@
 #   delete_with_backup                 vs  export_backup + DELETE, measured separately
 #   restore_backup                     vs  psql --single-transaction of pg_dump --data-only --inserts
 #   restore_backup                     vs  pg_restore of a custom-format data-only dump
-# Prints medians of BENCH_ROUNDS rounds and their ratios. Usage:
-#   bench/delete.sh [parents]     (env: BENCH_ROUNDS=3, BENCH_PORT, BG_PGBIN)
+# Prints medians of BENCH_ROUNDS rounds, their ratios and each ratio against its target
+# (docs/performance.md). Usage:
+#   bench/delete.sh [--quick] [parents]     (env: BENCH_ROUNDS=3, BENCH_PORT, BG_PGBIN)
+# --quick: a regression guard (10,000 conversations, one round, about a minute): exits 3
+# when a ratio misses its target (a full run reports misses and exits 0). Not run by
+# scripts/test.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 source "$root/scripts/lib.sh"
-parents=${1:-100000}
-rounds=${BENCH_ROUNDS:-3}
+source "$root/bench/targets.sh"
+[ "${1:-}" = --quick ] && { bench_mode=quick; shift; }
+if [ "$bench_mode" = quick ]; then parents=${1:-10000} rounds=${BENCH_ROUNDS:-1}
+else parents=${1:-100000} rounds=${BENCH_ROUNDS:-3}; fi
 work=$(bg_workdir)
 cluster="$work/cluster"
 port=${BENCH_PORT:-$(bg_free_port 54832)}
@@ -71,3 +77,7 @@ echo "export_backup + DELETE, separately $m_sep   ratio $(awk "BEGIN {printf \"%
 echo "restore_backup                     $m_rst"
 echo "psql -1 of pg_dump --inserts       $m_ins   restore/replay $(awk "BEGIN {printf \"%.2f\", $m_rst / $m_ins}")x (target <= 1.0)"
 echo "pg_restore -1 (custom, data only)  $m_pgr   restore/pg_restore $(awk "BEGIN {printf \"%.2f\", $m_rst / $m_pgr}")x"
+echo
+target "delete_with_backup / (export_backup + DELETE)" "$(awk "BEGIN {printf \"%.2f\", $m_dwb / $m_sep}")" "<=" 1.5
+target "restore_backup / psql -1 of pg_dump --inserts" "$(awk "BEGIN {printf \"%.2f\", $m_rst / $m_ins}")" "<=" 1.0
+bench_exit
