@@ -71,8 +71,6 @@ void round_error_context(void* arg) {
 bool run_in_transaction(const char* database, long number, int step) {
     MemoryContext round_context = CurrentMemoryContext;
     Round round{database, number};
-    char activity[64];
-    snprintf(activity, sizeof activity, "pg_batchguard maintenance round %ld", number);
     ErrorContextCallback context{error_context_stack, round_error_context, &round};
     error_context_stack = &context;
     volatile bool installed = true;
@@ -81,7 +79,6 @@ bool run_in_transaction(const char* database, long number, int step) {
         SetCurrentStatementStartTimestamp();
         StartTransactionCommand();
         PushActiveSnapshot(GetTransactionSnapshot());
-        pgstat_report_activity(STATE_RUNNING, activity);
         if (step < 0) {
             // A database without the extension is skipped quietly until it is installed.
             installed = OidIsValid(get_extension_oid("pg_batchguard", true));
@@ -91,7 +88,6 @@ bool run_in_transaction(const char* database, long number, int step) {
         }
         PopActiveSnapshot();
         CommitTransactionCommand();
-        pgstat_report_activity(STATE_IDLE, nullptr);
     }
     PG_CATCH();
     {
@@ -99,7 +95,6 @@ bool run_in_transaction(const char* database, long number, int step) {
         EmitErrorReport();  // once, with the round's context
         FlushErrorState();
         AbortCurrentTransaction();
-        pgstat_report_activity(STATE_IDLE, nullptr);
         installed = step >= 0;
     }
     PG_END_TRY();
@@ -110,11 +105,17 @@ bool run_in_transaction(const char* database, long number, int step) {
 
 // A round runs no SQL text of its own (nothing on the worker's search_path can capture a
 // name), each step in a transaction of its own: a step's changes commit even if a later
-// step fails, and no step holds another's locks.
+// step fails, and no step holds another's locks. pg_stat_activity shows the round as
+// running from its first step to its last, then idle (the text stays): a round seen idle
+// has finished all its steps.
 void run_round(const char* database, long number) {
-    if (!run_in_transaction(database, number, -1)) return;
-    for (int step = 0; step <= batchguard_maintenance_step_count; ++step)
-        (void)run_in_transaction(database, number, step);
+    char activity[64];
+    snprintf(activity, sizeof activity, "pg_batchguard maintenance round %ld", number);
+    pgstat_report_activity(STATE_RUNNING, activity);
+    if (run_in_transaction(database, number, -1))
+        for (int step = 0; step <= batchguard_maintenance_step_count; ++step)
+            (void)run_in_transaction(database, number, step);
+    pgstat_report_activity(STATE_IDLE, nullptr);
 }
 
 }  // namespace

@@ -190,9 +190,18 @@ ok($node->poll_query_until('postgres', "SELECT count(*) = 0 FROM batchguard.batc
     'rounds work again once the cause is fixed');
 ok(wait_for_round_done('postgres', $fixed_from), 'a round after the fix has finished');
 my $log = slurp_file($node->logfile, $log_offset);
-# One record per log message (the test cluster's log_line_prefix starts with a timestamp).
+# One record per message: the log's lines start with a timestamp, and a message's QUERY,
+# CONTEXT, DETAIL, HINT and STATEMENT lines belong to the message before them.
+my @records;
+for my $line (split /^(?=\d{4}-\d\d-\d\d )/m, $log) {
+    if (@records && $line =~ /^\S+ \S+ \S+ \[\d+\] [^\n]*?(?:QUERY|CONTEXT|DETAIL|HINT|STATEMENT):  /) {
+        $records[-1] .= $line;
+    } else {
+        push @records, $line;
+    }
+}
 my %per_round;    # round => {step => errors}
-for my $record (split /^(?=\d{4}-\d\d-\d\d )/m, $log) {
+for my $record (@records) {
     next unless $record =~ /ERROR:[^\n]*batches[^\n]*does not exist/;
     my ($round) = $record =~ /pg_batchguard maintenance round (\d+) in database "postgres"/;
     my ($step) = $record =~ /pg_batchguard maintenance: ([^\n]+)$/m;
