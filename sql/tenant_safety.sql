@@ -5,11 +5,13 @@
 -- maintenance procedure that commits each step on its own (Medium 6).
 \i test/helpers.sql
 SET client_min_messages = warning;
-DO $$ BEGIN
-    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'batchguard_admin') THEN
-        CREATE ROLE batchguard_admin;
-    END IF;
-END $$;
+-- batchguard_admin is cluster-wide: created here when missing (and dropped at the end)
+SELECT NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'batchguard_admin') AS create_admin_role \gset
+\set QUIET on
+\if :create_admin_role
+CREATE ROLE batchguard_admin;
+\endif
+\set QUIET off
 CREATE ROLE regress_ts_web;            -- PostgREST's "authenticated": mapped to its JWT's sub
 CREATE ROLE regress_ts_authenticator;  -- PostgREST's login role: SET ROLE regress_ts_web
 GRANT regress_ts_web TO regress_ts_authenticator;
@@ -211,3 +213,8 @@ DROP FUNCTION ts_web_owner();
 DROP TABLE ts_doc;
 DROP ROLE regress_ts_web, regress_ts_authenticator, regress_ts_mallory, regress_ts_alice,
           regress_ts_admin, regress_ts_carol;
+\set QUIET on
+\if :create_admin_role
+DROP ROLE batchguard_admin;
+\endif
+\set QUIET off
