@@ -120,13 +120,26 @@ DECLARE
     early boolean := false;
 BEGIN
     SELECT * INTO input FROM pg_temp.bad_input WHERE n = i;
-    -- Planning parses the statement and reads its literals (types' input functions) but
-    -- runs none of the functions it calls: an error here is not ours.
+    -- EXPLAIN parses the statement, reads its literals (types' input functions), checks the
+    -- privileges to execute its functions and plans it, calling none of the functions but
+    -- those the planner folds (immutable ones of constant arguments, ours among them). An
+    -- error of EXPLAIN is PostgreSQL's when parse analysis alone (PREPARE) fails too, or
+    -- when it is the executor's privilege check (42501); otherwise one of our functions
+    -- failed while being folded, and it counts as ours.
     BEGIN
         EXECUTE 'EXPLAIN SELECT * FROM (' || input.statement || ') q';
     EXCEPTION WHEN OTHERS THEN
         result := left(SQLSTATE || ': ' || SQLERRM, 200);
         early := true;
+        IF SQLSTATE <> '42501' THEN
+            BEGIN
+                EXECUTE 'PREPARE bad_input_parse_only AS SELECT * FROM (' || input.statement || ') q';
+                DEALLOCATE bad_input_parse_only;
+                early := false;
+            EXCEPTION WHEN OTHERS THEN
+                NULL;
+            END;
+        END IF;
     END;
     IF NOT early THEN
         BEGIN
