@@ -56,7 +56,7 @@ DO $$BEGIN
         PERFORM set_config('debug_discard_caches', '1', true);
     END IF;
 END$$;
-SET LOCAL ROLE regress_bg_web;
+SET LOCAL ROLE regress_id_web;
 SELECT set_config('request.jwt.claims', '{"sub": "user-3"}', true) IS NOT NULL AS claims_set;
 SELECT batchguard.current_owner();
 COMMIT;
