@@ -2,8 +2,10 @@
 -- batchguard.max_backup_bytes_per_owner, checked before an export (the limit is already
 -- reached) and while it writes. An export stopped by either leaves no row and no file.
 -- The total counts every owner's backups: this suite runs alone in its group of test/schedule.
+-- File storage, so that "no file" is something an export could get wrong.
 \i test/helpers.sql
 SET client_min_messages = warning;
+SET batchguard.backup_storage = 'file';
 CREATE ROLE regress_qt_owner;
 CREATE TABLE qt_doc (id int PRIMARY KEY, body text);
 INSERT INTO qt_doc SELECT g, md5(g::text) || md5((g * 7)::text) FROM generate_series(1, 2000) g;

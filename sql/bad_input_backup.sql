@@ -9,6 +9,9 @@
 \i test/helpers.sql
 \i test/bad_input.sql
 SET client_min_messages = warning;
+-- File storage: a file is what PostgreSQL does not undo when a call fails (in-database
+-- chunks are rows of the failed transaction).
+SET batchguard.backup_storage = 'file';
 
 CREATE ROLE regress_badb_alice;
 CREATE ROLE regress_badb_bob;

@@ -8,10 +8,17 @@ SELECT (SELECT count(*) FROM batchguard.batches) AS batches,
        (SELECT count(*) FROM batchguard.backups) AS backups,
        (SELECT count(*) FROM batchguard.audit) AS audit_rows,
        (SELECT count(*) FROM batchguard.identity_map) AS identity_mappings;
-SELECT count(*) AS backup_files
+-- the database's backup folder holds its owner marker and nothing else (no backup file,
+-- hold marker or quarantined orphan)
+SELECT f AS file_left
   FROM pg_database d,
-       pg_ls_dir(current_setting('batchguard.backup_directory') || '/' || d.oid, true, false) f
- WHERE d.datname = current_database();
+       LATERAL (SELECT current_setting('batchguard.backup_directory') || '/' || d.oid AS folder) x,
+       LATERAL (SELECT f FROM pg_ls_dir(x.folder, true, false) f
+                 WHERE f NOT IN ('pg_batchguard.owner', 'quarantine')
+                UNION ALL
+                SELECT 'quarantine/' || q FROM pg_ls_dir(x.folder || '/quarantine', true, false) q) y
+ WHERE d.datname = current_database()
+ ORDER BY 1;
 SELECT rolname AS role_left FROM pg_roles WHERE rolname LIKE 'regress\_%' OR rolname LIKE 'batchguard\_%'
  ORDER BY 1;
 SELECT n.nspname AS schema_left FROM pg_namespace n

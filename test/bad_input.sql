@@ -26,7 +26,8 @@
 -- work a procedure committed before it failed, actions queued for commit time, session
 -- settings. The snapshot covers those: the rows of the suite's owners, the identity
 -- mappings of its roles, their backups' in-database chunks and the size and time of every
--- file of their backups, the batchguard.* settings. sql/bad_input_harness.sql proves that the check fires.
+-- file of their backups, the batchguard.* settings. sql/bad_input_harness.sql proves that
+-- the check fires.
 --
 -- pg_temp.same_as_unknown(label, statement with %s, foreign id, unknown id, victim): true
 --   when the statement behaves the same for another owner's id as for an id nobody has
