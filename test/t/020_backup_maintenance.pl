@@ -274,14 +274,16 @@ print $notes "an operator's notes\n";
 close $notes;
 $log_offset = -s $node->logfile;
 $node->safe_psql('postgres', 'DROP DATABASE db4');
-$node->wait_for_log(qr/quarantined folder "\Q$db4_folder\E\.dropped-\d+" still holds files that are not backups; it is left alone/,
+# (the log names folders as batchguard.backup_directory does: relative to the data directory)
+my ($db4_oid, $db5_oid) = map { s{^.*/}{}r } $db4_folder, $db5_folder;
+$node->wait_for_log(qr/quarantined folder "[^"]*\/\Q$db4_oid\E\.dropped-\d+" still holds files that are not backups; it is left alone/,
     $log_offset);
 my ($db4_quarantined) = glob("$db4_folder.dropped-*");
 ok(defined $db4_quarantined && !-e "$db4_quarantined/$db4_name", "the dropped database's backup file is removed");
 ok(defined $db4_quarantined && -f "$db4_quarantined/notes.txt", 'the file that is not a backup stays, with its folder');
 $node->safe_psql('postgres', 'DROP DATABASE db5');
-$node->wait_for_log(qr/deleted quarantined folder "\Q$db5_folder\E\.dropped-\d+" of a dropped database/, $log_offset);
-ok(!-e $db5_folder && !glob("$db5_folder.dropped-*"), 'a database dropped later has its folder removed');
+$node->wait_for_log(qr/deleted quarantined folder "[^"]*\/\Q$db5_oid\E\.dropped-\d+" of a dropped database/, $log_offset);
+ok(!-e $db5_folder && !(() = glob("$db5_folder.dropped-*")), 'a database dropped later has its folder removed');
 my @foreign_reports = (slurp_file($node->logfile, $log_offset) =~ /holds files that are not backups/g);
 is(scalar(@foreign_reports), 1, 'the folder with the foreign file was reported once');
 
