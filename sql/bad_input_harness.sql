@@ -5,9 +5,9 @@
 \i test/helpers.sql
 \i test/bad_input.sql
 SET client_min_messages = warning;
--- File storage: the broken calls below write into the files of backups.
+-- File storage: the broken calls below write into the files of backups (with COPY ... TO,
+-- as the superuser: core PostgreSQL, so the suite runs on any build of the server).
 SET batchguard.backup_storage = 'file';
-CREATE EXTENSION IF NOT EXISTS adminpack;  -- pg_file_write, pg_file_unlink
 
 CREATE ROLE regress_hn_owner;
 INSERT INTO bad_input_scope VALUES ('regress\_hn\_%');
@@ -18,27 +18,35 @@ SET ROLE regress_hn_owner;
 SELECT backup_id AS hn_backup FROM batchguard.export_backup('hn_doc') \gset
 RESET ROLE;
 
--- The database's backup folder (the superuser's functions below write into it).
+-- The database's backup folder, as an absolute path (COPY writes to absolute paths only).
 CREATE FUNCTION pg_temp.folder() RETURNS text LANGUAGE sql AS $$
-    SELECT current_setting('batchguard.backup_directory') || '/' || oid FROM pg_database
-     WHERE datname = current_database()
+    SELECT CASE WHEN current_setting('batchguard.backup_directory') LIKE '/%' THEN ''
+                ELSE current_setting('data_directory') || '/' END
+           || current_setting('batchguard.backup_directory') || '/' || oid
+      FROM pg_database WHERE datname = current_database()
+$$;
+-- Replaces the contents of a file (creating it if needed) with one line of text.
+CREATE FUNCTION pg_temp.write_file(path text, line text) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE format('COPY (SELECT %L) TO %L', line, path);
+END
 $$;
 -- Broken on purpose: writes a file named like a backup of its own transaction, then fails
 -- (an export that would not remove its file).
 CREATE FUNCTION pg_temp.broken_leaves_a_file() RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER AS $$
 BEGIN
-    PERFORM pg_file_write(pg_temp.folder() || '/' || gen_random_uuid() || '-' || pg_current_xact_id()
-                          || '.jsonl.zst', 'not a backup', false);
+    PERFORM pg_temp.write_file(pg_temp.folder() || '/' || gen_random_uuid() || '-' || pg_current_xact_id()
+                               || '.jsonl.zst', 'not a backup');
     RAISE EXCEPTION 'broken on purpose';
 END
 $$;
--- Broken on purpose: appends to the file of an existing backup, then fails.
+-- Broken on purpose: overwrites the file of an existing backup, then fails.
 CREATE FUNCTION pg_temp.broken_changes_a_file(id uuid) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER AS $$
 BEGIN
-    PERFORM pg_file_write(pg_temp.folder() || '/' || b.backup_id || '-' || b.creating_xid || '.jsonl.zst',
-                          'x', true)
+    PERFORM pg_temp.write_file(pg_temp.folder() || '/' || b.backup_id || '-' || b.creating_xid || '.jsonl.zst',
+                               'x')
        FROM batchguard.backups b WHERE b.backup_id = id;
     RAISE EXCEPTION 'broken on purpose';
 END
@@ -82,15 +90,19 @@ RESET batchguard.max_backup_bytes_per_owner;
 SELECT label, broken_on_purpose, left_behind FROM bad_input ORDER BY n;
 SELECT * FROM pg_temp.bad_input_counts();
 
--- clean up what the broken calls left
-SELECT count(pg_file_unlink(pg_temp.folder() || '/' || f)) AS files_removed
+-- clean up what the broken calls left. Core PostgreSQL cannot remove a file, but
+-- pg_batchguard removes a backup's file with its row: the file left behind gets a row (a
+-- copy of the owner's backup's row under the file's name), and both backups are deleted.
+SELECT substring(f FROM '^(.{36})-') AS leaked_id, i.xid AS leaked_xid
   FROM bad_input i, pg_ls_dir(pg_temp.folder()) f
- WHERE i.label = 'leaves a file named after its transaction' AND f LIKE '%-' || i.xid || '.jsonl.zst';
+ WHERE i.label = 'leaves a file named after its transaction' AND f LIKE '%-' || i.xid || '.jsonl.zst' \gset
+INSERT INTO batchguard.backups
+SELECT (jsonb_populate_record(b, jsonb_build_object('backup_id', :'leaked_id', 'creating_xid', :'leaked_xid'))).*
+  FROM batchguard.backups b WHERE b.backup_id = :'hn_backup';
 SET ROLE regress_hn_owner;
-SELECT batchguard.delete_backup(:'hn_backup') AS deleted;
+SELECT batchguard.delete_backup(:'leaked_id') AS leaked_deleted, batchguard.delete_backup(:'hn_backup') AS deleted;
 RESET ROLE;
 DELETE FROM batchguard.audit WHERE owner LIKE 'regress\_hn\_%';
 DELETE FROM batchguard.batches WHERE owner LIKE 'regress\_hn\_%';
 DROP TABLE hn_doc;
 DROP ROLE regress_hn_owner;
-DROP EXTENSION adminpack;
