@@ -117,8 +117,8 @@ SELECT backup_id AS b FROM batchguard.export_backup('t_time', '{1,3}') \gset
 SELECT "row" FROM batchguard.backup_rows(:'b');
 SELECT backup_id AS b FROM batchguard.export_backup('t_numeric', '{2,4,5}') \gset
 SELECT "row" FROM batchguard.backup_rows(:'b');
--- Negative zero ('-0'::float8: a float, unlike the numeric literal -0.0): what the file
--- and backup_rows give back (restore's round trip of -0: t_json_edges below).
+-- Negative zero ('-0'::float8: a float, unlike the numeric literal -0.0, which is +0
+-- before any cast): backup_rows gives back "-0" (restore's round trip: t_json_edges below).
 CREATE TABLE t_negative_zero (id int PRIMARY KEY, d float8, r float4, a float8[]);
 INSERT INTO t_negative_zero VALUES (1, '-0', '-0', '{-0,1}');
 SELECT d::text AS stored_d, r::text AS stored_r, a::text AS stored_a FROM t_negative_zero;

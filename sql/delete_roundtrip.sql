@@ -277,3 +277,11 @@ BEGIN
     END LOOP;
 END
 $$;
+
+-- clean up: this suite's backups (in the database: their chunks go with their rows) and
+-- their audit rows; other suites run at the same time, so only those of its rt_ tables
+CREATE TEMP TABLE rt_backups AS
+    SELECT backup_id FROM batchguard.backups WHERE source_table LIKE 'public.rt\_%';
+DELETE FROM batchguard.audit WHERE backup_id IN (SELECT backup_id FROM rt_backups);
+SELECT count(*) > 0 AS backups_deleted FROM rt_backups;
+DELETE FROM batchguard.backups WHERE backup_id IN (SELECT backup_id FROM rt_backups);
