@@ -18,7 +18,7 @@ OBJS = $(SRCS:.cpp=.o)
 PREVIOUS     = 1.0
 INSTALL_SQL  = src/schema.sql src/identity/identity.sql src/checkpoint/checkpoint.sql \
                src/checkpoint/leases.sql src/worker/worker.sql src/backup/backup.sql \
-               src/backup/delete.sql
+               src/backup/delete.sql src/backup/protect.sql
 UPGRADE_SQL := $(wildcard $(INSTALL_SQL:.sql=--$(PREVIOUS)--$(EXTVERSION).sql))
 DATA         = $(EXTENSION)--1.0.sql
 DATA_built   = $(EXTENSION)--$(EXTVERSION).sql $(EXTENSION)--$(PREVIOUS)--$(EXTVERSION).sql

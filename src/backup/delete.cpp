@@ -1,6 +1,7 @@
 // delete_preview and delete_with_backup (see docs/api.md, "Backups").
 #include "backup/dynamic_sql.hpp"
 #include "backup/export.hpp"
+#include "backup/protect.hpp"
 #include "backup/row_plan.hpp"
 #include "backup/store.hpp"
 #include "core/error.hpp"
@@ -226,6 +227,13 @@ BATCHGUARD_FUNCTION(batchguard_delete_with_backup) {
     const std::map<Oid, Counters> before = read_counters(*plan);
     std::int64_t deleted = 0;
     {
+        // The backup above holds these rows: protected tables' triggers skip them.
+        std::vector<Oid> relations;
+        for (const PlanTable& t : plan->tables()) {
+            relations.push_back(t.relid);
+            relations.insert(relations.end(), t.leaves.begin(), t.leaves.end());
+        }
+        const ProtectionPause pause(relations);
         pg::SpiSession spi(pg::SpiSession::Access::kReadWrite, pg::SpiSession::Identity::kAsCaller,
                            pg::SpiSession::SearchPath::kCallers);
         const PlanTable& s = plan->tables().front();

@@ -602,4 +602,128 @@ void validate_retention(std::optional<Datum> retention) {
     require_valid_retention(r.boolean(0, 1).value(), r.boolean(0, 2).value());
 }
 
+ExportResult write_collected_backup(const CollectedBackup& backup) {
+    PinnedOutputSettings pinned;  // the header's timestamps in UTC
+    BackupHeader header;
+    TimestampTz created_at = 0, expires_at = 0;
+    {
+        pg::SpiSession spi;
+        pg::Rows r = spi.execute(
+            prepare_sql, {backup.retention ? pg::Arg::of(*backup.retention) : pg::Arg::null(),
+                          pg::Arg::of(Float8GetDatum(cfg::max_backup_retention_s)),
+                          pg::Arg::of(Float8GetDatum(cfg::backup_retention_s))});
+        if (!r.boolean(0, 4).value())
+            throw Error(sqlstate::kInvalidParameterValue, "retention must be positive");
+        if (!r.boolean(0, 5).value())
+            throw Error(sqlstate::kInvalidParameterValue,
+                        "retention exceeds batchguard.max_backup_retention (" +
+                            describe_seconds(cfg::max_backup_retention_s) + ")",
+                        "The longest retention is " + std::to_string(cfg::max_backup_retention_s) +
+                            " seconds.",
+                        "Shorten the retention of the protected table (protect_table).");
+        header.created_at = r.text(0, 2).value();
+        header.expires_at = r.text(0, 3).value();
+        created_at = DatumGetTimestampTz(r.datum(0, 6).value());
+        expires_at = DatumGetTimestampTz(r.datum(0, 7).value());
+    }
+    header.backup_id = backup.backup_id;
+    header.owner = backup.owner;
+    header.include_children = true;
+    header.settings = PinnedOutputSettings::values();
+    header.server_version =
+        pg::pg_call([] { return GetConfigOption("server_version", false, false); });
+    header.encoding = "UTF8";
+    header.tables = backup.tables;
+    header.source = header.tables.front().name;
+    pg::set_error_context("pg_batchguard backup of the rows deleted from protected table " +
+                          header.source);
+    Quota quota(backup.owner);
+    quota.check(1);
+
+    const std::uint64_t xid =
+        U64FromFullTransactionId(pg::pg_call([] { return GetTopFullTransactionId(); }));
+    NewBackup where;
+    {
+        pg::SpiSession spi;
+        where = choose_storage(spi);
+    }
+    ExportProgress progress(header.backup_id, backup.owner);
+    std::unique_ptr<BackupSink> sink = create_backup_sink(where, header.backup_id, xid);
+    BackupSink& file = *sink;
+    file.on_write = [&](std::uint64_t size) {
+        quota.check(static_cast<std::int64_t>(size));
+        progress.bytes_written = size;
+        progress.publish();
+        pg::check_for_interrupts();
+    };
+    std::unique_ptr<Hasher> body_hash = pg::make_sha256();
+    ZstdWriter zstd(file, {cfg::compression_level, cfg::compression_workers});
+    const auto line = [&](std::string_view text) {
+        body_hash->update(text.data(), text.size());
+        zstd.write(text);
+    };
+    line(header_line(header) + "\n");
+    progress.set_phase(ExportPhase::kWriting);
+    backup.write_rows(line);
+
+    ExportResult result;
+    result.backup_id = header.backup_id;
+    std::vector<std::string> table_names;
+    for (std::size_t i = 0; i < backup.tables.size(); ++i) {
+        result.row_counts.emplace_back(backup.tables[i].name, backup.counts[i]);
+        result.total_rows += backup.counts[i];
+        table_names.push_back(backup.tables[i].name);
+    }
+    progress.set_phase(ExportPhase::kFinishing);
+    BackupTrailer trailer{result.row_counts, result.total_rows, body_hash->finish_hex()};
+    zstd.write(trailer_line(trailer) + "\n");
+    zstd.finish();
+    file.make_durable();
+
+    std::string counts_json = "{";
+    for (std::size_t i = 0; i < result.row_counts.size(); ++i) {
+        if (i > 0) counts_json += ",";
+        append_json_string(counts_json, result.row_counts[i].first);
+        counts_json += ":" + std::to_string(result.row_counts[i].second);
+    }
+    counts_json += "}";
+    std::vector<std::string_view> names(table_names.begin(), table_names.end());
+    const Datum tables_array = pg::make_text_array(names);
+    pg::register_owner_role(backup.owner_role);
+    {
+        pg::SpiSession spi;
+        const bool file_storage = where.storage == Storage::kFile;
+        std::vector<pg::Arg> args{pg::Arg::text(header.backup_id),
+                                  pg::Arg::text(backup.owner),
+                                  pg::Arg::null(),
+                                  pg::Arg::text(header.source),
+                                  pg::Arg::of(tables_array),
+                                  pg::Arg::text(counts_json),
+                                  pg::Arg::int8(result.total_rows),
+                                  pg::Arg::int8(static_cast<std::int64_t>(file.size())),
+                                  pg::Arg::int8(static_cast<std::int64_t>(zstd.bytes_in())),
+                                  pg::Arg::text(file.sha256_hex()),
+                                  pg::Arg::text(trailer.body_sha256),
+                                  pg::Arg::of(TimestampTzGetDatum(created_at)),
+                                  pg::Arg::of(TimestampTzGetDatum(expires_at)),
+                                  pg::Arg::text(std::to_string(xid)),
+                                  pg::Arg::boolean(true),
+                                  pg::Arg::int4(kBackupFormatVersion),
+                                  pg::Arg::text(backup.delete_actions),
+                                  pg::Arg::text(storage_name(where.storage)),
+                                  file_storage ? pg::Arg::text(where.folder) : pg::Arg::null(),
+                                  file_storage
+                                      ? pg::Arg::int8(static_cast<std::int64_t>(where.cluster))
+                                      : pg::Arg::null()};
+        // Protection exists from 1.1 on: the storage columns are there.
+        pg::Rows rows = spi.execute(insert_sql, args);
+        result.row = rows.datum_for_caller(0, 1).value();
+        BackupRecord record;
+        record.backup_id = header.backup_id;
+        record.owner = backup.owner;
+        audit(spi, record, backup.owner, "protected delete", backup.audit_detail);
+    }
+    return result;
+}
+
 }  // namespace batchguard::backup

@@ -4,7 +4,10 @@
 #pragma once
 #include "pg/postgres.hpp"
 
+#include "core/backup_format.hpp"
+
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <utility>
@@ -41,5 +44,24 @@ ExportResult export_backup(const ExportRequest& request, const RowPlan* plan = n
 // beyond batchguard.max_backup_retention); nullopt is the default retention. For callers
 // that must refuse before they change anything (purge_with_backup commits its batch first).
 void validate_retention(std::optional<Datum> retention);
+
+// A backup whose row lines were rendered before it is written: the rows that DELETE
+// statements removed from protected tables, collected by their triggers (protect.cpp).
+struct CollectedBackup {
+    std::string backup_id;  // chosen when the first row was collected
+    std::string owner;      // current_owner() of the deletes
+    Oid owner_role = InvalidOid;
+    std::optional<Datum> retention;  // interval; nullopt = batchguard.backup_retention
+    std::vector<BackupTable> tables;
+    std::vector<std::int64_t> counts;  // per table
+    std::string delete_actions;        // JSON, as delete_with_backup records it
+    std::string audit_detail;          // JSON
+    // Writes every row line (each ending in '\n', rendered under PinnedOutputSettings).
+    std::function<void(const std::function<void(std::string_view)>&)> write_rows;
+};
+
+// Writes a collected backup through the same storage, quota and audit as export_backup,
+// made durable before it returns; raises on any failure.
+ExportResult write_collected_backup(const CollectedBackup& backup);
 
 }  // namespace batchguard::backup

@@ -1,0 +1,920 @@
+// protect_table, unprotect_table, last_backup_id and the triggers behind them (see
+// protect.hpp). The deleted rows are rendered when the trigger fires (the transition table
+// is gone after the statement) into a per-transaction buffer that spills to a temporary
+// file, so a huge delete does not hold its rows in memory; at pre-commit the buffer becomes
+// an ordinary backup (write_collected_backup: same format, storage, quotas and audit).
+#include "backup/protect.hpp"
+
+#include "backup/dynamic_sql.hpp"
+#include "backup/export.hpp"
+#include "backup/settings_scope.hpp"
+#include "core/backup_format.hpp"
+#include "core/error.hpp"
+#include "core/json.hpp"
+#include "pg/datum.hpp"
+#include "pg/guard.hpp"
+#include "pg/identity.hpp"
+#include "pg/settings.hpp"
+#include "pg/spi.hpp"
+
+extern "C" {
+#include "catalog/pg_inherits.h"
+#include "commands/event_trigger.h"
+#include "commands/trigger.h"
+#include "executor/tuptable.h"
+#include "mb/pg_wchar.h"
+#include "storage/buffile.h"
+#include "utils/acl.h"
+#include "utils/resowner.h"
+#include "utils/snapmgr.h"
+#include "utils/tuplestore.h"
+#include "utils/uuid.h"
+}
+
+#include <algorithm>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+using namespace batchguard;
+using namespace batchguard::backup;
+
+namespace {
+
+namespace cfg = batchguard::settings;
+
+constexpr const char* kDeleteTrigger = "batchguard_protect";
+constexpr const char* kTruncateTrigger = "batchguard_refuse_truncate";
+// Rendered rows stay in memory up to this size, then go to a temporary file.
+constexpr std::size_t kMemoryLimit = std::size_t{1} << 20;
+// BufFile's segment size (buffile.c: MAX_PHYSICAL_FILESIZE).
+constexpr std::uint64_t kSegmentBytes = 0x40000000;
+
+// ---------------------------------------------------------------------------------------
+// The transaction's pending backup.
+
+struct CollectedTable {
+    Oid relid = InvalidOid;
+    BackupTable meta;
+    int natts = 0;  // of the descriptor its rows were rendered with
+    std::int64_t rows = 0;
+    Oid checked_user = InvalidOid;  // the role last found allowed to back up its rows
+};
+
+// The state before a subtransaction first collected rows: its rollback returns to it.
+struct Mark {
+    SubTransactionId subxact;
+    std::uint64_t length;
+    std::size_t tables;
+    std::vector<std::int64_t> rows;
+};
+
+struct Pending {
+    std::string backup_id, owner;
+    Oid owner_role = InvalidOid;
+    std::vector<CollectedTable> tables;
+    std::string memory;         // rendered lines not yet spilled
+    BufFile* spill = nullptr;   // TopTransactionContext / TopTransactionResourceOwner
+    std::uint64_t spilled = 0;  // bytes of the spill file in use
+    std::vector<Mark> marks;
+
+    std::uint64_t length() const { return spilled + memory.size(); }
+    std::int64_t total_rows() const {
+        std::int64_t n = 0;
+        for (const CollectedTable& t : tables) n += t.rows;
+        return n;
+    }
+    int find(Oid relid) const {
+        for (std::size_t i = 0; i < tables.size(); ++i)
+            if (tables[i].relid == relid) return static_cast<int>(i);
+        return -1;
+    }
+};
+
+Pending* pending = nullptr;
+std::optional<std::string> last_committed;  // the session's last committed backup
+std::optional<std::string> written;         // written at pre-commit, not committed yet
+std::vector<Oid> paused;                    // see ProtectionPause
+bool dropping_own_triggers = false;         // unprotect_table drops our triggers
+bool callbacks_registered = false;
+
+void forget_pending() {
+    // The spill file and its memory belong to the transaction: its end releases them.
+    delete pending;
+    pending = nullptr;
+}
+
+void flush_to_spill(Pending& p) {
+    if (p.memory.empty()) return;
+    pg::pg_call([&] {
+        if (p.spill == nullptr) {
+            ResourceOwner owner = CurrentResourceOwner;
+            MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+            CurrentResourceOwner = TopTransactionResourceOwner;
+            PG_TRY();
+            { p.spill = BufFileCreateTemp(false); }
+            PG_FINALLY();
+            {
+                CurrentResourceOwner = owner;
+                MemoryContextSwitchTo(old);
+            }
+            PG_END_TRY();
+        }
+        if (BufFileSeek(p.spill, static_cast<int>(p.spilled / kSegmentBytes),
+                        static_cast<off_t>(p.spilled % kSegmentBytes), SEEK_SET) != 0)
+            ereport(ERROR, (errcode_for_file_access(),
+                            errmsg("could not seek in the temporary file of deleted rows")));
+        BufFileWrite(p.spill, p.memory.data(), p.memory.size());
+    });
+    p.spilled += p.memory.size();
+    p.memory.clear();
+}
+
+// Back to the state of a mark (a rolled-back savepoint's rows are dropped).
+void truncate_to(Pending& p, const Mark& mark) {
+    if (mark.length >= p.spilled) {
+        p.memory.resize(mark.length - p.spilled);
+    } else {
+        p.memory.clear();
+        p.spilled = mark.length;
+    }
+    p.tables.resize(mark.tables);
+    for (std::size_t i = 0; i < p.tables.size(); ++i) p.tables[i].rows = mark.rows[i];
+}
+
+void write_pending();
+
+void xact_callback(XactEvent event, void*) {
+    switch (event) {
+        case XACT_EVENT_PRE_COMMIT:
+            if (pending != nullptr && pending->total_rows() > 0) {
+                // May raise an ERROR: the transaction then aborts, nothing is deleted.
+                pg::run_guarded(nullptr, [](FunctionCallInfo) -> Datum {
+                    // No statement runs now: the writes need a snapshot of their own (an
+                    // error leaves it to the abort to pop).
+                    pg::pg_call([] { PushActiveSnapshot(GetTransactionSnapshot()); });
+                    write_pending();
+                    pg::pg_call([] { PopActiveSnapshot(); });
+                    return 0;
+                });
+            }
+            break;
+        case XACT_EVENT_PRE_PREPARE:
+            if (pending != nullptr && pending->total_rows() > 0)
+                ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+                                errmsg("cannot PREPARE a transaction that deleted rows from a "
+                                       "protected table"),
+                                errdetail("The backup of the deleted rows is written when the "
+                                          "transaction commits."),
+                                errhint("Delete from protected tables in transactions that are not "
+                                        "prepared.")));
+            break;
+        case XACT_EVENT_COMMIT:
+        case XACT_EVENT_PARALLEL_COMMIT:
+            if (written) last_committed = std::move(written);
+            written.reset();
+            forget_pending();
+            break;
+        case XACT_EVENT_ABORT:
+        case XACT_EVENT_PARALLEL_ABORT:
+        case XACT_EVENT_PREPARE:
+            written.reset();
+            forget_pending();
+            break;
+        default:
+            break;
+    }
+}
+
+void subxact_callback(SubXactEvent event, SubTransactionId mine, SubTransactionId parent, void*) {
+    if (pending == nullptr || pending->marks.empty() || pending->marks.back().subxact != mine)
+        return;
+    std::vector<Mark>& marks = pending->marks;
+    if (event == SUBXACT_EVENT_ABORT_SUB) {
+        truncate_to(*pending, marks.back());
+        marks.pop_back();
+    } else if (event == SUBXACT_EVENT_COMMIT_SUB) {
+        // The parent owns these rows now; its own earlier mark (or none, at the top level)
+        // is where its rollback returns to.
+        if (parent == TopSubTransactionId ||
+            (marks.size() > 1 && marks[marks.size() - 2].subxact == parent))
+            marks.pop_back();
+        else
+            marks.back().subxact = parent;
+    }
+}
+
+void register_callbacks() {
+    if (callbacks_registered) return;
+    pg::pg_call([] {
+        RegisterXactCallback(xact_callback, nullptr);
+        RegisterSubXactCallback(subxact_callback, nullptr);
+    });
+    callbacks_registered = true;
+}
+
+std::string new_uuid_text() {
+    return pg::pg_call([] {
+        Datum u = DirectFunctionCall1(gen_random_uuid, 0);
+        return std::string(DatumGetCString(DirectFunctionCall1(uuid_out, u)));
+    });
+}
+
+// ---------------------------------------------------------------------------------------
+// Collecting.
+
+pg::Statement table_info{
+    "SELECT pg_catalog.format('%I.%I', n.nspname, c.relname),"
+    "       pg_catalog.pg_get_userbyid(c.relowner)::pg_catalog.text,"
+    "       pg_catalog.has_table_privilege(c.oid, 'SELECT'),"
+    "       pg_catalog.row_security_active(c.oid),"
+    "       pg_catalog.has_table_privilege(c.oid, 'INSERT')"
+    "       OR pg_catalog.has_any_column_privilege(c.oid, 'UPDATE')"
+    "  FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+    " WHERE c.oid = $1",
+    {OIDOID}};
+
+pg::Statement columns_of{
+    "SELECT a.attname::pg_catalog.text, pg_catalog.format_type(a.atttypid, a.atttypmod)"
+    "  FROM pg_catalog.pg_attribute a"
+    " WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+    {OIDOID}};
+
+pg::Statement primary_key_of{
+    "SELECT a.attname::pg_catalog.text"
+    "  FROM pg_catalog.pg_index i"
+    "  CROSS JOIN LATERAL pg_catalog.unnest(i.indkey::pg_catalog.int2[]) WITH ORDINALITY"
+    "       AS k(attnum, n)"
+    "  JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum"
+    " WHERE i.indrelid = $1 AND i.indisprimary ORDER BY k.n",
+    {OIDOID}};
+
+// The deleting role must be able to read every row it deletes (a backup is readable by its
+// owner): SELECT on the table, and no row security that could hide some of them from it
+// (foreign-key cascades bypass row security; a DELETE's own policies may differ from its
+// SELECT policies). Checked when the rows are collected, for the role deleting them.
+void require_readable(pg::Rows& info, const std::string& name) {
+    if (!info.boolean(0, 3).value())
+        throw Error(sqlstate::kInsufficientPrivilege,
+                    "permission denied to back up the rows deleted from protected table " + name,
+                    "The rows deleted from a protected table go into a backup of the role that "
+                    "deletes them, which must be able to read them (SELECT).",
+                    "Grant SELECT on the table to the deleting role, or delete as a role that "
+                    "can read it.");
+    if (info.boolean(0, 4).value())
+        throw Error(sqlstate::kInsufficientPrivilege,
+                    "cannot back up the rows deleted from protected table " + name +
+                        ": row security applies to you there",
+                    "A backup must not let its owner read rows they could not read before, and "
+                    "row security may hide some of the deleted rows from you.",
+                    "Delete as a role that row security does not apply to (the table's owner "
+                    "or a role with BYPASSRLS), or remove the protection with "
+                    "batchguard.unprotect_table().");
+}
+
+bool is_paused(Oid relid) { return std::find(paused.begin(), paused.end(), relid) != paused.end(); }
+
+// Renders the rows of a transition table as backup lines (under the pinned output settings)
+// into the pending backup.
+void render_rows(Pending& p, CollectedTable& table, Tuplestorestate* rows, TupleDesc desc) {
+    const bool convert = GetDatabaseEncoding() != PG_UTF8 && GetDatabaseEncoding() != PG_SQL_ASCII;
+    std::vector<std::string> names;  // "name": per live attribute, by attribute index
+    std::vector<int> live;
+    for (int i = 0; i < desc->natts; ++i) {
+        if (TupleDescAttr(desc, i)->attisdropped) continue;
+        std::string n;
+        append_json_string(n, NameStr(TupleDescAttr(desc, i)->attname));
+        names.push_back(n + ":");
+        live.push_back(i);
+    }
+    std::vector<FmgrInfo> functions(static_cast<std::size_t>(desc->natts));
+    MemoryContext row_memory = nullptr;
+    TupleTableSlot* slot = nullptr;
+    pg::pg_call([&] {
+        for (int i : live) {
+            Oid output = InvalidOid;
+            bool varlena = false;
+            getTypeOutputInfo(TupleDescAttr(desc, i)->atttypid, &output, &varlena);
+            fmgr_info(output, &functions[static_cast<std::size_t>(i)]);
+        }
+        row_memory = AllocSetContextCreate(CurrentMemoryContext, "pg_batchguard protected rows",
+                                           ALLOCSET_DEFAULT_SIZES);
+        slot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
+        // Our own read pointer, from the start: other triggers may read the same table.
+        const int pointer = tuplestore_alloc_read_pointer(rows, EXEC_FLAG_REWIND);
+        tuplestore_select_read_pointer(rows, pointer);
+        tuplestore_rescan(rows);
+    });
+    const RowLineFormat format(table.meta.name, nullptr);
+    std::vector<const char*> texts(live.size());
+    std::string row_json, line;
+    for (;;) {
+        bool more = false;
+        pg::pg_call([&] {
+            more = tuplestore_gettupleslot(rows, true, false, slot);
+            if (!more) return;
+            MemoryContext old = MemoryContextSwitchTo(row_memory);
+            slot_getallattrs(slot);
+            for (std::size_t c = 0; c < live.size(); ++c) {
+                const int i = live[c];
+                texts[c] = slot->tts_isnull[i]
+                               ? nullptr
+                               : OutputFunctionCall(&functions[static_cast<std::size_t>(i)],
+                                                    slot->tts_values[i]);
+            }
+            MemoryContextSwitchTo(old);
+        });
+        if (!more) break;
+        row_json.clear();
+        row_json.push_back('{');
+        for (std::size_t c = 0; c < live.size(); ++c) {
+            if (c > 0) row_json.push_back(',');
+            row_json += names[c];
+            if (texts[c] == nullptr)
+                row_json += "null";
+            else
+                append_json_string(row_json, texts[c]);
+        }
+        row_json.push_back('}');
+        line.clear();
+        format.append(line, row_json, nullptr);
+        if (convert) {
+            pg::pg_call([&] {
+                const char* converted =
+                    pg_server_to_any(line.data(), static_cast<int>(line.size()), PG_UTF8);
+                if (converted != line.data()) {
+                    line.assign(converted);
+                    pfree(const_cast<char*>(converted));
+                }
+            });
+        }
+        pg::pg_call([&] {
+            MemoryContextReset(row_memory);
+            CHECK_FOR_INTERRUPTS();
+        });
+        p.memory += line;
+        ++table.rows;
+        if (p.memory.size() >= kMemoryLimit) flush_to_spill(p);
+    }
+    pg::pg_call([&] {
+        tuplestore_select_read_pointer(rows, 0);
+        ExecDropSingleTupleTableSlot(slot);
+        MemoryContextDelete(row_memory);
+    });
+}
+
+void collect(Relation relation, Tuplestorestate* rows) {
+    const Oid relid = RelationGetRelid(relation);
+    if (is_paused(relid)) return;
+    if (pg::pg_call([&] { return tuplestore_tuple_count(rows); }) == 0) return;
+    register_callbacks();
+    const std::string owner = pg::current_owner();
+    const Oid user = GetUserId();
+    if (pending == nullptr) {
+        auto fresh = std::make_unique<Pending>();
+        fresh->backup_id = new_uuid_text();
+        fresh->owner = owner;
+        fresh->owner_role = user;
+        pending = fresh.release();
+    } else if (pending->owner != owner) {
+        throw Error(sqlstate::kFeatureNotSupported,
+                    "a transaction that deleted rows from protected tables as " + pending->owner +
+                        " cannot delete such rows as " + owner,
+                    "The rows deleted from protected tables in one transaction go into one "
+                    "backup, of one owner.",
+                    "Commit before deleting as another role or identity.");
+    }
+    Pending& p = *pending;
+    TupleDesc desc = RelationGetDescr(relation);
+
+    // A savepoint that collects for the first time remembers where it started.
+    const SubTransactionId subxact = GetCurrentSubTransactionId();
+    if (subxact != TopSubTransactionId && (p.marks.empty() || p.marks.back().subxact != subxact)) {
+        Mark mark{subxact, p.length(), p.tables.size(), {}};
+        for (const CollectedTable& t : p.tables) mark.rows.push_back(t.rows);
+        p.marks.push_back(std::move(mark));
+    }
+
+    int index = p.find(relid);
+    if (index < 0 || p.tables[static_cast<std::size_t>(index)].checked_user != user) {
+        pg::SpiSession spi(pg::SpiSession::Access::kReadOnly, pg::SpiSession::Identity::kAsCaller);
+        pg::Rows info = spi.execute(table_info, {pg::Arg::of(ObjectIdGetDatum(relid))});
+        const std::string name = info.text(0, 1).value();
+        require_readable(info, name);
+        if (index < 0) {
+            CollectedTable t;
+            t.relid = relid;
+            t.meta.name = name;
+            t.meta.owner = info.text(0, 2).value();
+            t.meta.writable = info.boolean(0, 5).value();
+            t.natts = desc->natts;
+            pg::Rows columns = spi.execute(columns_of, {pg::Arg::of(ObjectIdGetDatum(relid))});
+            for (std::uint64_t r = 0; r < columns.size(); ++r)
+                t.meta.columns.push_back({columns.text(r, 1).value(), columns.text(r, 2).value()});
+            pg::Rows key = spi.execute(primary_key_of, {pg::Arg::of(ObjectIdGetDatum(relid))});
+            for (std::uint64_t r = 0; r < key.size(); ++r)
+                t.meta.key_columns.push_back(key.text(r, 1).value());
+            p.tables.push_back(std::move(t));
+            index = static_cast<int>(p.tables.size()) - 1;
+        }
+        p.tables[static_cast<std::size_t>(index)].checked_user = user;
+    }
+    CollectedTable& table = p.tables[static_cast<std::size_t>(index)];
+    std::size_t live = 0;
+    for (int i = 0; i < desc->natts; ++i) live += TupleDescAttr(desc, i)->attisdropped ? 0 : 1;
+    bool same = table.natts == desc->natts && live == table.meta.columns.size();
+    for (int i = 0, c = 0; same && i < desc->natts; ++i) {
+        if (TupleDescAttr(desc, i)->attisdropped) continue;
+        same = table.meta.columns[static_cast<std::size_t>(c++)].name ==
+               NameStr(TupleDescAttr(desc, i)->attname);
+    }
+    if (!same)
+        throw Error(sqlstate::kFeatureNotSupported,
+                    "the columns of protected table " + table.meta.name +
+                        " changed after rows were deleted from it in this transaction",
+                    "The rows deleted from one table in a transaction go into one backup, "
+                    "with one list of columns.",
+                    "Commit the deletes before ALTER TABLE, or alter the table first.");
+    PinnedOutputSettings pinned;
+    render_rows(p, table, rows, desc);
+}
+
+// ---------------------------------------------------------------------------------------
+// Writing at pre-commit.
+
+pg::Statement retention_of{
+    // The longest retention of the protections covering the tables (NULL: the default).
+    "SELECT pg_catalog.max(coalesce(p.retention, pg_catalog.make_interval(secs => $2)))"
+    "  FROM batchguard.protections p"
+    " WHERE p.covered::pg_catalog.oid[] OPERATOR(pg_catalog.&&) $1",
+    {OIDARRAYOID, FLOAT8OID}};
+
+void write_pending() {
+    Pending& p = *pending;
+    CollectedBackup backup;
+    backup.backup_id = p.backup_id;
+    backup.owner = p.owner;
+    backup.owner_role = p.owner_role;
+    std::vector<Datum> oids;
+    std::string actions = "{", counts = "{";
+    std::int64_t total = 0;
+    for (const CollectedTable& t : p.tables) {
+        if (t.rows == 0) continue;
+        backup.tables.push_back(t.meta);
+        backup.counts.push_back(t.rows);
+        oids.push_back(ObjectIdGetDatum(t.relid));
+        total += t.rows;
+        if (actions.size() > 1) actions += ",";
+        append_json_string(actions, t.meta.name);
+        actions += ":{\"action\":\"delete\",\"columns\":[]}";
+        if (counts.size() > 1) counts += ",";
+        append_json_string(counts, t.meta.name);
+        counts += ":" + std::to_string(t.rows);
+    }
+    actions += "}";
+    counts += "}";
+    backup.delete_actions = actions;
+    std::string source;
+    append_json_string(source, backup.tables.front().name);
+    backup.audit_detail = "{\"source\":" + source + ",\"rows\":" + std::to_string(total) +
+                          ",\"tables\":" + counts + "}";
+    Datum retention = 0;
+    bool has_retention = false;
+    {
+        const Datum array = pg::pg_call([&] {
+            return PointerGetDatum(construct_array(oids.data(), static_cast<int>(oids.size()),
+                                                   OIDOID, sizeof(Oid), true, TYPALIGN_INT));
+        });
+        pg::SpiSession spi;
+        pg::Rows r =
+            spi.execute(retention_of,
+                        {pg::Arg::of(array), pg::Arg::of(Float8GetDatum(cfg::backup_retention_s))});
+        if (auto d = r.datum_for_caller(0, 1)) {
+            retention = *d;
+            has_retention = true;
+        }
+    }
+    if (has_retention) backup.retention = retention;
+    backup.write_rows = [&p](const std::function<void(std::string_view)>& line) {
+        if (p.spilled > 0) {
+            std::string chunk(std::size_t{1} << 16, '\0');
+            pg::pg_call([&] {
+                if (BufFileSeek(p.spill, 0, 0, SEEK_SET) != 0)
+                    ereport(ERROR, (errcode_for_file_access(),
+                                    errmsg("could not seek in the temporary file of deleted "
+                                           "rows")));
+            });
+            std::uint64_t left = p.spilled;
+            while (left > 0) {
+                const std::size_t want =
+                    static_cast<std::size_t>(std::min<std::uint64_t>(left, chunk.size()));
+                const std::size_t got =
+                    pg::pg_call([&] { return BufFileRead(p.spill, chunk.data(), want); });
+                if (got != want)
+                    throw Error(sqlstate::kIoError,
+                                "could not read the temporary file of deleted rows");
+                line(std::string_view(chunk.data(), got));
+                left -= got;
+            }
+        }
+        if (!p.memory.empty()) line(p.memory);
+    };
+    write_collected_backup(backup);
+    written = p.backup_id;
+    if (p.spill != nullptr) {
+        pg::pg_call([&] { BufFileClose(p.spill); });
+        p.spill = nullptr;
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// protect_table / unprotect_table.
+
+pg::Statement relation_info{
+    "SELECT pg_catalog.format('%I.%I', n.nspname, c.relname), c.relkind::pg_catalog.text,"
+    "       pg_catalog.pg_has_role(c.relowner, 'USAGE'),"
+    "       pg_catalog.pg_get_userbyid(c.relowner)::pg_catalog.text"
+    "  FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+    " WHERE c.oid = $1",
+    {OIDOID}};
+
+pg::Statement partitions_of{
+    "SELECT i.inhrelid FROM pg_catalog.pg_inherits i WHERE i.inhparent = $1", {OIDOID}};
+
+// Foreign keys whose referenced table is $1 (top-level ones and their clones on partitions).
+pg::Statement references_to{
+    "SELECT c.conrelid, c.confdeltype::pg_catalog.text, c.conname::pg_catalog.text,"
+    "       pg_catalog.format('%I.%I', n.nspname, r.relname)"
+    "  FROM pg_catalog.pg_constraint c"
+    "  JOIN pg_catalog.pg_class r ON r.oid = c.conrelid"
+    "  JOIN pg_catalog.pg_namespace n ON n.oid = r.relnamespace"
+    " WHERE c.contype = 'f' AND c.confrelid = $1 ORDER BY c.conrelid, c.conname",
+    {OIDOID}};
+
+pg::Statement has_trigger{
+    "SELECT t.tgname::pg_catalog.text FROM pg_catalog.pg_trigger t"
+    " WHERE t.tgrelid = $1 AND t.tgname OPERATOR(pg_catalog.=) $2::pg_catalog.name",
+    {OIDOID, TEXTOID}};
+
+pg::Statement check_retention{
+    "SELECT $1 > '0'::pg_catalog.interval,"
+    "       $1 <= pg_catalog.make_interval(secs => $2)",
+    {INTERVALOID, FLOAT8OID}};
+
+pg::Statement old_protection{
+    "SELECT p.covered::pg_catalog.oid[] FROM batchguard.protections p"
+    " WHERE p.source::pg_catalog.oid OPERATOR(pg_catalog.=) $1",
+    {OIDOID}};
+
+pg::Statement save_protection{
+    "INSERT INTO batchguard.protections AS p"
+    "       (source, protected_by, retention, include_children, covered)"
+    " VALUES ($1::pg_catalog.oid::pg_catalog.regclass, $2, $3, $4,"
+    "         $5::pg_catalog.oid[]::pg_catalog.regclass[])"
+    " ON CONFLICT (source) DO UPDATE SET protected_by = EXCLUDED.protected_by,"
+    "       retention = EXCLUDED.retention, include_children = EXCLUDED.include_children,"
+    "       covered = EXCLUDED.covered, protected_at = pg_catalog.now()",
+    {OIDOID, TEXTOID, INTERVALOID, BOOLOID, OIDARRAYOID}};
+
+pg::Statement remove_protection{
+    "DELETE FROM batchguard.protections p"
+    " WHERE p.source::pg_catalog.oid OPERATOR(pg_catalog.=) $1",
+    {OIDOID}};
+
+// Every relation some protection covers.
+pg::Statement all_covered{
+    "SELECT DISTINCT c::pg_catalog.oid FROM batchguard.protections p,"
+    "       pg_catalog.unnest(p.covered) c",
+    {}};
+
+struct CoveredRelation {
+    Oid relid;
+    std::string name;
+};
+
+CoveredRelation describe(pg::SpiSession& spi, Oid relid, bool require_owner, const char* why) {
+    pg::Rows r = spi.execute(relation_info, {pg::Arg::of(ObjectIdGetDatum(relid))});
+    if (r.empty())
+        throw Error(sqlstate::kUndefinedTable,
+                    "relation with OID " + std::to_string(relid) + " does not exist");
+    const std::string name = r.text(0, 1).value();
+    const std::string kind = r.text(0, 2).value_or("");
+    if (kind != "r" && kind != "p")
+        throw Error(sqlstate::kWrongObjectType, name + " is not a table",
+                    "Only tables and partitioned tables can be protected.");
+    if (require_owner && !r.boolean(0, 3).value())
+        throw Error(sqlstate::kInsufficientPrivilege, "must be owner of table " + name + why,
+                    "Only the table's owner (or a member of the owning role) may protect or "
+                    "unprotect it.");
+    return {relid, name};
+}
+
+// The relations a protection of `source` covers: the source, its partitions (all levels)
+// and, with include_children, what its ON DELETE CASCADE foreign keys reach, recursively.
+std::vector<CoveredRelation> covered_relations(pg::SpiSession& spi, Oid source,
+                                               bool include_children) {
+    std::vector<CoveredRelation> covered{describe(spi, source, true, "")};
+    for (std::size_t next = 0; next < covered.size(); ++next) {
+        const Oid relid = covered[next].relid;
+        const auto add = [&](Oid child, const std::string& why) {
+            for (const CoveredRelation& c : covered)
+                if (c.relid == child) return;
+            covered.push_back(describe(spi, child, true, why.c_str()));
+        };
+        pg::Rows parts = spi.execute(partitions_of, {pg::Arg::of(ObjectIdGetDatum(relid))});
+        for (std::uint64_t r = 0; r < parts.size(); ++r)
+            add(DatumGetObjectId(parts.datum(r, 1).value()),
+                " (a partition of " + covered[next].name + ")");
+        if (!include_children) continue;
+        pg::Rows refs = spi.execute(references_to, {pg::Arg::of(ObjectIdGetDatum(relid))});
+        for (std::uint64_t r = 0; r < refs.size(); ++r) {
+            const std::string action = refs.text(r, 2).value();
+            const std::string constraint = refs.text(r, 3).value();
+            const std::string child = refs.text(r, 4).value();
+            if (action == "n" || action == "d")
+                throw Error(sqlstate::kFeatureNotSupported,
+                            "cannot protect table " + covered.front().name + ": foreign key " +
+                                constraint + " of table " + child + " is ON DELETE " +
+                                (action == "n" ? "SET NULL" : "SET DEFAULT"),
+                            "Protection backs up the rows that deletes and ON DELETE CASCADE "
+                            "remove; it cannot back up the rows SET NULL or SET DEFAULT change.",
+                            "Protect with include_children => false, or delete through "
+                            "batchguard.delete_with_backup(), which backs up changed rows too.");
+            if (action != "c") continue;
+            add(DatumGetObjectId(refs.datum(r, 1).value()), " (its foreign key " + constraint +
+                                                                " cascades deletes from " +
+                                                                covered[next].name + ")");
+        }
+    }
+    return covered;
+}
+
+Datum oid_array(const std::vector<Oid>& oids) {
+    std::vector<Datum> values;
+    for (Oid o : oids) values.push_back(ObjectIdGetDatum(o));
+    return pg::pg_call([&] {
+        return PointerGetDatum(construct_array(values.data(), static_cast<int>(values.size()),
+                                               OIDOID, sizeof(Oid), true, TYPALIGN_INT));
+    });
+}
+
+std::vector<Oid> oids_of(const pg::Rows& rows, int column) {
+    std::vector<Oid> oids;
+    if (rows.empty()) return oids;
+    const std::optional<Datum> d = rows.datum(0, column);
+    if (!d) return oids;
+    pg::pg_call([&] {
+        Datum* values = nullptr;
+        bool* nulls = nullptr;
+        int n = 0;
+        deconstruct_array(DatumGetArrayTypeP(*d), OIDOID, sizeof(Oid), true, TYPALIGN_INT, &values,
+                          &nulls, &n);
+        for (int i = 0; i < n; ++i) oids.push_back(DatumGetObjectId(values[i]));
+    });
+    return oids;
+}
+
+std::string relation_name(Oid relid) {
+    return pg::pg_call([&] {
+        return std::string(quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+                                                      get_rel_name(relid)));
+    });
+}
+
+struct OwnTriggerDrop {
+    OwnTriggerDrop() { dropping_own_triggers = true; }
+    ~OwnTriggerDrop() { dropping_own_triggers = false; }
+};
+
+// Creates the triggers on the relations that need them and drops them from relations no
+// protection covers any more (as the caller, who owns them).
+void sync_triggers(const std::vector<Oid>& wanted, const std::vector<Oid>& maybe_unwanted) {
+    pg::SpiSession spi(pg::SpiSession::Access::kReadWrite, pg::SpiSession::Identity::kAsCaller);
+    const auto exists = [&](Oid relid, const char* trigger) {
+        return !spi.execute(has_trigger,
+                            {pg::Arg::of(ObjectIdGetDatum(relid)), pg::Arg::text(trigger)})
+                    .empty();
+    };
+    for (Oid relid : wanted) {
+        const std::string name = relation_name(relid);
+        if (!exists(relid, kDeleteTrigger))
+            run_dynamic(std::string("CREATE TRIGGER ") + kDeleteTrigger + " AFTER DELETE ON " +
+                            name +
+                            " REFERENCING OLD TABLE AS batchguard_deleted FOR EACH STATEMENT"
+                            " EXECUTE FUNCTION batchguard._protected_delete()",
+                        {}, false);
+        if (!exists(relid, kTruncateTrigger))
+            run_dynamic(std::string("CREATE TRIGGER ") + kTruncateTrigger + " BEFORE TRUNCATE ON " +
+                            name +
+                            " FOR EACH STATEMENT EXECUTE FUNCTION batchguard._protected_truncate()",
+                        {}, false);
+    }
+    OwnTriggerDrop own;
+    for (Oid relid : maybe_unwanted) {
+        if (std::find(wanted.begin(), wanted.end(), relid) != wanted.end()) continue;
+        const std::string name = relation_name(relid);
+        for (const char* trigger : {kDeleteTrigger, kTruncateTrigger})
+            if (exists(relid, trigger))
+                run_dynamic(std::string("DROP TRIGGER ") + trigger + " ON " + name, {}, false);
+    }
+}
+
+std::vector<Oid> every_covered() {
+    pg::SpiSession spi;
+    pg::Rows r = spi.execute(all_covered, {});
+    std::vector<Oid> oids;
+    for (std::uint64_t i = 0; i < r.size(); ++i)
+        oids.push_back(DatumGetObjectId(r.datum(i, 1).value()));
+    return oids;
+}
+
+std::string sql_literal(const std::string& s) {
+    return pg::pg_call([&] { return std::string(quote_literal_cstr(s.c_str())); });
+}
+
+// The protected table whose protection covers relid (itself, or the first found).
+std::string protecting_table(Oid relid) {
+    static pg::Statement sql{
+        "SELECT p.source::pg_catalog.text FROM batchguard.protections p"
+        " WHERE $1 OPERATOR(pg_catalog.=) ANY (p.covered::pg_catalog.oid[])"
+        " ORDER BY p.source::pg_catalog.oid OPERATOR(pg_catalog.<>) $1, p.protected_at LIMIT 1",
+        {OIDOID}};
+    pg::SpiSession spi;
+    pg::Rows r = spi.execute(sql, {pg::Arg::of(ObjectIdGetDatum(relid))});
+    return r.empty() ? relation_name(relid) : r.text(0, 1).value();
+}
+
+}  // namespace
+
+namespace batchguard::backup {
+
+ProtectionPause::ProtectionPause(const std::vector<Oid>& relations) : size_before_(paused.size()) {
+    paused.insert(paused.end(), relations.begin(), relations.end());
+}
+
+ProtectionPause::~ProtectionPause() { paused.resize(size_before_); }
+
+}  // namespace batchguard::backup
+
+BATCHGUARD_FUNCTION(batchguard_protect_table) {
+    pg::require_not_null(fcinfo, 0, "source");
+    pg::require_not_null(fcinfo, 2, "include_children");
+    const Oid source = PG_GETARG_OID(0);
+    const bool include_children = PG_GETARG_BOOL(2);
+    pg::pg_call([] { PreventCommandIfReadOnly("protect_table()"); });
+    std::optional<Datum> retention;
+    if (!PG_ARGISNULL(1)) retention = PG_GETARG_DATUM(1);
+    if (retention) {
+        pg::SpiSession spi;
+        pg::Rows r = spi.execute(
+            check_retention,
+            {pg::Arg::of(*retention), pg::Arg::of(Float8GetDatum(cfg::max_backup_retention_s))});
+        if (!r.boolean(0, 1).value())
+            throw Error(sqlstate::kInvalidParameterValue, "retention must be positive");
+        if (!r.boolean(0, 2).value())
+            throw Error(sqlstate::kInvalidParameterValue,
+                        "retention exceeds batchguard.max_backup_retention",
+                        "The longest retention is " + std::to_string(cfg::max_backup_retention_s) +
+                            " seconds.",
+                        "Keep a backup longer with a legal hold (hold_backup), which has no "
+                        "limit.");
+    }
+    std::vector<Oid> covered, before;
+    {
+        pg::SpiSession spi(pg::SpiSession::Access::kReadWrite, pg::SpiSession::Identity::kAsCaller);
+        for (const CoveredRelation& r : covered_relations(spi, source, include_children))
+            covered.push_back(r.relid);
+    }
+    {
+        pg::SpiSession spi;
+        before = oids_of(spi.execute(old_protection, {pg::Arg::of(ObjectIdGetDatum(source))}), 1);
+        spi.execute(save_protection,
+                    {pg::Arg::of(ObjectIdGetDatum(source)), pg::Arg::text(pg::current_owner()),
+                     retention ? pg::Arg::of(*retention) : pg::Arg::null(),
+                     pg::Arg::boolean(include_children), pg::Arg::of(oid_array(covered))});
+    }
+    sync_triggers(every_covered(), before);
+    PG_RETURN_VOID();
+}
+
+BATCHGUARD_FUNCTION(batchguard_unprotect_table) {
+    pg::require_not_null(fcinfo, 0, "source");
+    const Oid source = PG_GETARG_OID(0);
+    pg::pg_call([] { PreventCommandIfReadOnly("unprotect_table()"); });
+    {
+        pg::SpiSession spi(pg::SpiSession::Access::kReadOnly, pg::SpiSession::Identity::kAsCaller);
+        (void)describe(spi, source, true, "");
+    }
+    std::vector<Oid> before;
+    {
+        pg::SpiSession spi;
+        pg::Rows r = spi.execute(old_protection, {pg::Arg::of(ObjectIdGetDatum(source))});
+        if (r.empty()) PG_RETURN_BOOL(false);
+        before = oids_of(r, 1);
+        spi.execute(remove_protection, {pg::Arg::of(ObjectIdGetDatum(source))});
+    }
+    sync_triggers(every_covered(), before);
+    PG_RETURN_BOOL(true);
+}
+
+BATCHGUARD_FUNCTION(batchguard_last_backup_id) {
+    std::optional<std::string> id;
+    if (pending != nullptr && pending->total_rows() > 0)
+        id = pending->backup_id;
+    else
+        id = last_committed;
+    if (!id) PG_RETURN_NULL();
+    return pg::pg_call([&] { return DirectFunctionCall1(uuid_in, CStringGetDatum(id->c_str())); });
+}
+
+BATCHGUARD_FUNCTION(batchguard_protected_delete) {
+    if (!CALLED_AS_TRIGGER(fcinfo))
+        throw Error(sqlstate::kObjectNotInPrerequisiteState,
+                    "batchguard._protected_delete() must be called as a trigger");
+    auto* data = reinterpret_cast<TriggerData*>(fcinfo->context);
+    if (!TRIGGER_FIRED_BY_DELETE(data->tg_event) || !TRIGGER_FIRED_AFTER(data->tg_event) ||
+        !TRIGGER_FIRED_FOR_STATEMENT(data->tg_event) || data->tg_oldtable == nullptr)
+        throw Error(sqlstate::kObjectNotInPrerequisiteState,
+                    "batchguard._protected_delete() must be an AFTER DELETE statement trigger "
+                    "with an OLD TABLE",
+                    {}, "Use batchguard.protect_table().");
+    collect(data->tg_relation, data->tg_oldtable);
+    return PointerGetDatum(nullptr);
+}
+
+BATCHGUARD_FUNCTION(batchguard_protected_truncate) {
+    if (!CALLED_AS_TRIGGER(fcinfo))
+        throw Error(sqlstate::kObjectNotInPrerequisiteState,
+                    "batchguard._protected_truncate() must be called as a trigger");
+    auto* data = reinterpret_cast<TriggerData*>(fcinfo->context);
+    const Oid relid = RelationGetRelid(data->tg_relation);
+    const std::string name = relation_name(relid);
+    const std::string source = protecting_table(relid);
+    throw Error(sqlstate::kObjectNotInPrerequisiteState, "cannot truncate protected table " + name,
+                source == name ? "TRUNCATE would remove its rows without a backup."
+                               : "TRUNCATE would remove its rows without a backup; the "
+                                 "protection of table " +
+                                     source + " covers it.",
+                "Delete the rows with DELETE, or with batchguard.purge_with_backup() or "
+                "batchguard.delete_with_backup() for large deletes; or remove the protection "
+                "first: SELECT batchguard.unprotect_table(" +
+                    sql_literal(source) + ");");
+}
+
+namespace {
+
+pg::Statement dropped_protected{
+    "SELECT d.object_type, d.object_identity, p.source::pg_catalog.text,"
+    "       d.objid OPERATOR(pg_catalog.=) p.source::pg_catalog.oid"
+    "  FROM pg_catalog.pg_event_trigger_dropped_objects() d"
+    "  JOIN batchguard.protections p"
+    "    ON (d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass"
+    "        AND d.objsubid OPERATOR(pg_catalog.=) 0"
+    "        AND d.objid OPERATOR(pg_catalog.=) ANY (p.covered::pg_catalog.oid[]))"
+    "    OR (d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_trigger'::pg_catalog.regclass"
+    "        AND d.address_names[3] OPERATOR(pg_catalog.=) ANY ($1)"
+    "        AND pg_catalog.to_regclass(pg_catalog.quote_ident(d.address_names[1])"
+    "              OPERATOR(pg_catalog.||) '.' OPERATOR(pg_catalog.||)"
+    "              pg_catalog.quote_ident(d.address_names[2]))::pg_catalog.oid"
+    "            OPERATOR(pg_catalog.=) ANY (p.covered::pg_catalog.oid[]))"
+    " ORDER BY d.classid OPERATOR(pg_catalog.<>) 'pg_catalog.pg_class'::pg_catalog.regclass"
+    " LIMIT 1",
+    {TEXTARRAYOID}};
+
+}  // namespace
+
+BATCHGUARD_FUNCTION(batchguard_protected_drop) {
+    if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
+        throw Error(sqlstate::kObjectNotInPrerequisiteState,
+                    "batchguard._protected_drop() must be called as an event trigger");
+    if (dropping_own_triggers) PG_RETURN_VOID();
+    // DROP EXTENSION drops the protections table too: nothing is protected any more.
+    const bool installed = pg::pg_call([] {
+        const Oid schema = get_namespace_oid("batchguard", true);
+        return OidIsValid(schema) && OidIsValid(get_relname_relid("protections", schema));
+    });
+    if (!installed) PG_RETURN_VOID();
+    pg::SpiSession spi;
+    pg::Rows r = spi.execute(
+        dropped_protected,
+        {pg::Arg::of(pg::make_text_array({std::string_view(kDeleteTrigger), kTruncateTrigger}))});
+    if (r.empty()) PG_RETURN_VOID();
+    const std::string type = r.text(0, 1).value();
+    const std::string identity = r.text(0, 2).value();
+    const std::string source = r.text(0, 3).value();
+    const std::string hint = "Remove the protection first: SELECT batchguard.unprotect_table(" +
+                             sql_literal(source) + ");";
+    if (type == "trigger")
+        throw Error(sqlstate::kObjectNotInPrerequisiteState,
+                    "cannot drop trigger " + identity + ": it protects table " + source, {}, hint);
+    throw Error(sqlstate::kObjectNotInPrerequisiteState,
+                r.boolean(0, 4).value() ? "cannot drop protected table " + identity
+                                        : "cannot drop table " + identity +
+                                              ": the protection of table " + source + " covers it",
+                "DROP would remove its rows without a backup.",
+                hint +
+                    " To keep a backup of the rows, delete them with "
+                    "batchguard.purge_with_backup() before.");
+}
