@@ -866,7 +866,13 @@ BATCHGUARD_FUNCTION(batchguard_protected_truncate) {
 namespace {
 
 pg::Statement dropped_protected{
-    "SELECT d.object_type, d.object_identity, p.source::pg_catalog.text,"
+    "SELECT d.object_type, d.object_identity,"
+    "       coalesce((SELECT s.object_identity"
+    "                   FROM pg_catalog.pg_event_trigger_dropped_objects() s"
+    "                  WHERE s.objid OPERATOR(pg_catalog.=) p.source::pg_catalog.oid"
+    "                    AND s.classid OPERATOR(pg_catalog.=)"
+    "                        'pg_catalog.pg_class'::pg_catalog.regclass),"
+    "                p.source::pg_catalog.text),"
     "       d.objid OPERATOR(pg_catalog.=) p.source::pg_catalog.oid"
     "  FROM pg_catalog.pg_event_trigger_dropped_objects() d"
     "  JOIN batchguard.protections p"
