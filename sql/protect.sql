@@ -31,7 +31,7 @@ SELECT table_name, protected_by = current_user AS by_me, retention, include_chil
   FROM batchguard.protected_tables WHERE table_name::text LIKE 'pt_%';
 SELECT tgrelid::regclass AS table_name, string_agg(tgname, ', ' ORDER BY tgname) AS triggers
   FROM pg_trigger WHERE tgname LIKE 'batchguard%' AND tgrelid::regclass::text LIKE 'pt_%'
- GROUP BY tgrelid ORDER BY 1::text;
+ GROUP BY tgrelid ORDER BY tgrelid::regclass::text;
 
 -- DELETE ... WHERE: the row, its turns and their notes (two cascade levels) in one backup
 DELETE FROM pt_conv WHERE id = 1;
@@ -40,7 +40,7 @@ SELECT count(*) AS backups, max(source_table) AS source, max(row_counts::text) A
        bool_and(format_version = 2) AS format_2
   FROM pt_new_backups;
 SELECT batchguard.last_backup_id() = (SELECT backup_id FROM pt_new_backups) AS last_backup_id;
-SELECT table_name, row FROM batchguard.backup_rows(batchguard.last_backup_id()) ORDER BY 1, 2::text;
+SELECT table_name, row FROM batchguard.backup_rows(batchguard.last_backup_id()) ORDER BY table_name, row::text;
 
 -- DELETE ... USING, DELETE ... RETURNING, a writable CTE: each its own backup
 DELETE FROM pt_turn t USING pt_conv c WHERE t.conv_id = c.id AND c.title = 'conv 2';
@@ -78,7 +78,7 @@ SAVEPOINT s3;
 DELETE FROM pt_note WHERE id = 35;
 RELEASE s3;
 COMMIT;
-SELECT table_name, row ->> 'id' AS id FROM batchguard.backup_rows(batchguard.last_backup_id()) ORDER BY 1, 2::int;
+SELECT table_name, row ->> 'id' AS id FROM batchguard.backup_rows(batchguard.last_backup_id()) ORDER BY table_name, (row ->> 'id')::int;
 SELECT (SELECT count(*) FROM pt_conv WHERE id = 10) AS conv_10_kept, (SELECT count(*) FROM pt_turn WHERE id = 34) AS turn_34_kept;
 -- a transaction that deletes nothing makes no backup
 SELECT batchguard.last_backup_id() AS last_id \gset
@@ -258,10 +258,10 @@ SELECT batchguard.unprotect_table('pt_log') AS was_protected;
 -- protect again with include_children => false: the children lose their triggers
 SELECT batchguard.protect_table('pt_conv', include_children => false);
 SELECT table_name, retention, include_children, covered_tables
-  FROM batchguard.protected_tables WHERE table_name::text LIKE 'pt_%' ORDER BY 1::text;
+  FROM batchguard.protected_tables WHERE table_name::text LIKE 'pt_%' ORDER BY table_name::text;
 SELECT tgrelid::regclass AS table_name, count(*) AS triggers
   FROM pg_trigger WHERE tgname LIKE 'batchguard%' AND tgrelid::regclass::text LIKE 'pt_%'
- GROUP BY tgrelid ORDER BY 1::text;
+ GROUP BY tgrelid ORDER BY tgrelid::regclass::text;
 
 -- unprotect: plain deletes make no backup any more, TRUNCATE and DROP work
 SELECT batchguard.unprotect_table('pt_conv'), batchguard.unprotect_table('pt_event');

@@ -82,6 +82,15 @@ SELECT id, body FROM sp_doc ORDER BY id;
 CALL batchguard.purge_with_backup(:'purge', 'sp_purge', chunk_size => 2, all_rows => true);
 SELECT status, completed FROM batchguard.batch_summary WHERE job_id OPERATOR(pg_catalog.=) :'purge';
 SELECT id FROM sp_purge;
+-- protected tables: a plain DELETE backed up at commit (TRUNCATE and DROP refused: in
+-- sql/protect.sql, errors here would show this file's line numbers)
+SELECT batchguard.protect_table('sp_doc', retention => '2 days');
+SELECT table_name, retention, covered_tables FROM batchguard.protected_tables;
+DELETE FROM sp_doc WHERE id OPERATOR(pg_catalog.=) 3;
+SELECT total_rows, row_counts FROM batchguard.get_backup(batchguard.last_backup_id());
+SELECT batchguard.restore_backup(batchguard.last_backup_id()) OPERATOR(pg_catalog.-) 'backup_id';
+SELECT batchguard.delete_backup(batchguard.last_backup_id());
+SELECT batchguard.unprotect_table('sp_doc');
 SET client_min_messages = error;  -- without preloading, export_progress warns once that it is empty
 SELECT pg_catalog.count(*) AS running_exports FROM batchguard.export_progress;
 SET client_min_messages = warning;
