@@ -29,7 +29,7 @@ $node->safe_psql('app', q{SELECT batchguard.protect_table('posts', retention => 
 
 sub error_of {
     my ($n, $db, $sql) = @_;
-    my ($ret, $out, $err) = $n->psql($db, "\\set VERBOSITY terse\n$sql");
+    my ($ret, $out, $err) = $n->psql($db, "\\set VERBOSITY terse\nSET client_min_messages = warning;\n$sql");
     $err =~ s/\n.*//s;
     return $ret == 0 ? 'ok' : $err;
 }
