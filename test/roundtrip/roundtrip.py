@@ -23,6 +23,13 @@ json/jsonb edge values. It fills the tables, picks random ids of the source tabl
 5. in half the cases, runs purge_with_backup of the same ids in chunks of 1 or 2 (each
    chunk backed up and deleted in its own transaction), then restores every chunk's
    backup, the last chunk's first: every table must again be byte-identical to before.
+6. protected-table mode (issue 17), in half the cases (all with --protected): the caller
+   protects the source table (or, when protect_table refuses it, the first other table it
+   accepts), then in one transaction runs random plain DELETE statements -- the ids split
+   over one or two statements, writable CTEs, random rows of a covered child table --
+   commits, and restores the transaction's one backup (last_backup_id): every table must
+   be byte-identical to before. A refusal (protect_table's, or the trigger's, or a
+   RESTRICT reference's) must leave every table unchanged.
 
 Every case is derived from one seed (printed), so a failure is reproducible with
 --seed S --cases 1; the failing case's SQL is written to a file and printed, after a
@@ -36,6 +43,7 @@ import argparse
 import collections
 import os
 import random
+import re
 import sys
 import time
 
@@ -46,6 +54,8 @@ import psycopg
 
 CALLER = "rt_caller"
 PURGES = collections.Counter()  # what check_purge did, for the summary
+PROTECTED = collections.Counter()  # what check_protected did, for the summary
+PROTECT_ALL = False  # --protected: every case runs the protected-table mode
 
 
 def unicode_text(rng, length=None):
@@ -559,6 +569,110 @@ def run_case(admin, caller, case, verbose=False):
     return "ok", None
 
 
+def run_case_and_protected(admin, caller, case, verbose=False):
+    """run_case, then (whatever its outcome, the tables being as before) the
+    protected-table mode."""
+    outcome = run_case(admin, caller, case, verbose)
+    if PROTECT_ALL or random.Random(case.seed * 31 + 11).random() < 0.5:
+        check_protected(admin, caller, case, dump(admin, case.schema, case.tables))
+    return outcome
+
+
+def check_protected(admin, caller, case, before):
+    """Protected-table mode: plain DELETE statements on a protected table in one
+    transaction; its one backup restores every table to what it was."""
+    s = case.schema
+    rng = random.Random(case.seed * 31 + 13)
+    # The source table, else the first other table protect_table accepts (it refuses a
+    # table whose cascades reach an ON DELETE SET NULL / SET DEFAULT foreign key).
+    protected = None
+    for t in case.tables:
+        try:
+            caller.execute(f"SET ROLE {CALLER}")
+            caller.execute(f"SELECT batchguard.protect_table('{s}.{t.name}')")
+            protected = t
+            break
+        except psycopg.Error as e:
+            PROTECTED["protect_table refused: " + re.sub(r"(table|key) [^ :]+", r"\1 …",
+                                                         reason_of(e))] += 1
+        finally:
+            caller.execute("RESET ROLE")
+            caller.execute("RESET ALL")
+    if protected is None:
+        return
+    try:
+        name = f"{s}.{protected.name}"
+        covered = [r[0] for r in admin.execute(
+            "SELECT c::regclass::text FROM batchguard.protected_tables p, unnest(p.covered_tables) c"
+            " WHERE p.table_name = %s::regclass", [name]).fetchall()]
+        statements = []
+        if protected is case.tables[0]:
+            ids = list(case.ids)
+            rng.shuffle(ids)
+            cut = rng.randint(0, len(ids))
+            parts = [p for p in (ids[:cut], ids[cut:]) if p]
+            where = ["id = ANY (ARRAY[" + ", ".join(lit(i) for i in part) +
+                     f"]::{protected.key_type}[])" for part in parts]
+        else:
+            where = [f"ctid = ANY (ARRAY(SELECT ctid FROM {name} ORDER BY ctid "
+                     f"LIMIT {rng.randint(1, 3)}))"]
+        for w in where:
+            if rng.random() < 0.3:
+                statements.append(f"WITH gone AS (DELETE FROM {name} WHERE {w} "
+                                  f"RETURNING 1) SELECT count(*) FROM gone")
+            else:
+                statements.append(f"DELETE FROM {name} WHERE {w}")
+        if covered and rng.random() < 0.5:
+            child = rng.choice(covered)
+            statements.append(f"DELETE FROM {child} WHERE ctid = ANY (ARRAY(SELECT ctid FROM "
+                              f"{child} ORDER BY ctid LIMIT {rng.randint(1, 3)}))")
+        rng.shuffle(statements)
+        backup_id = None
+        try:
+            with caller.transaction():
+                for stmt in case.settings_sql():
+                    caller.execute(stmt)
+                for stmt in statements:
+                    caller.execute(stmt)
+                backup_id = caller.execute("SELECT batchguard.last_backup_id()").fetchone()[0]
+                caller.execute("RESET ROLE")
+        except psycopg.Error as e:
+            caller.execute("RESET ALL")
+            now = dump(admin, s, case.tables)
+            if now != before:
+                raise Mismatch(f"protected DELETE failed ({reason_of(e)}) but tables changed: "
+                               + diff(before, now))
+            PROTECTED["delete refused: " + re.sub(r"(table|key) [^ :]+", r"\1 …",
+                                                  reason_of(e)).split(' "')[0]] += 1
+            return
+        caller.execute("RESET ALL")
+        if backup_id is None:
+            if dump(admin, s, case.tables) != before:
+                raise Mismatch("protected DELETE changed tables without a backup")
+            PROTECTED["nothing deleted"] += 1
+            return
+        try:
+            with caller.transaction():
+                for stmt in case.settings_sql():
+                    caller.execute(stmt)
+                caller.execute("SELECT batchguard.restore_backup(%s)", [backup_id])
+                caller.execute("RESET ROLE")
+        except psycopg.Error as e:
+            caller.execute("RESET ALL")
+            raise Mismatch(f"restore_backup of a protected table's backup failed: "
+                           f"{reason_of(e)} (statements: {statements})")
+        caller.execute("RESET ALL")
+        after = dump(admin, s, case.tables)
+        if after != before:
+            raise Mismatch(f"protected DELETE then restore_backup (statements: {statements}): "
+                           + diff(before, after))
+        PROTECTED["round trips"] += 1
+    finally:
+        caller.execute(f"SET ROLE {CALLER}")
+        caller.execute(f"SELECT batchguard.unprotect_table('{s}.{protected.name}')")
+        caller.execute("RESET ROLE")
+
+
 def check_purge(admin, caller, case, before):
     """purge_with_backup of the same ids in chunks, each chunk backed up and deleted in its
     own transaction; then every chunk's backup restored, the last chunk's first: every
@@ -733,7 +847,11 @@ def main():
     parser.add_argument("--no-shrink", action="store_true",
                         help="write a failing case's script as generated")
     parser.add_argument("--out", default=".")
+    parser.add_argument("--protected", action="store_true",
+                        help="run the protected-table mode in every case (else in half)")
     args = parser.parse_args()
+    global PROTECT_ALL
+    PROTECT_ALL = args.protected
     seed = args.seed if args.seed is not None else int(time.time()) % 100000 * 1000
     print(f"roundtrip: seed {seed}, {args.cases} cases", flush=True)
 
@@ -766,7 +884,7 @@ def main():
             used_types.update(ty for _, ty in t.columns)
         mixture = has_mixture_cycle(case)
         try:
-            outcome, reason = run_case(admin, caller, case, args.verbose)
+            outcome, reason = run_case_and_protected(admin, caller, case, args.verbose)
         except Mismatch as m:
             mismatches += 1
             print(f"MISMATCH seed {case_seed}: {m}", flush=True)
@@ -808,6 +926,12 @@ def main():
         for reason, n in sorted(PURGES.items()):
             if reason.startswith("stopped: "):
                 print(f"    a chunk failed {n:4d}: {reason[9:]}")
+    if PROTECTED:
+        print(f"  protected tables: {PROTECTED['round trips']} DELETE -> restore round trips, "
+              f"{PROTECTED['nothing deleted']} deleted nothing")
+        for reason, n in sorted(PROTECTED.items()):
+            if ": " in reason:
+                print(f"    {n:4d} {reason}")
     rate = 100.0 * refused_simple / simple if simple else 0.0
     print(f"  schemas without SET NULL/CASCADE mixture cycles: {simple}, refused "
           f"{refused_simple} ({rate:.1f}%)")
