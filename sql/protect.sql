@@ -80,17 +80,18 @@ RELEASE s3;
 COMMIT;
 SELECT table_name, row ->> 'id' AS id FROM batchguard.backup_rows(batchguard.last_backup_id()) ORDER BY table_name, (row ->> 'id')::int;
 SELECT (SELECT count(*) FROM pt_conv WHERE id = 10) AS conv_10_kept, (SELECT count(*) FROM pt_turn WHERE id = 34) AS turn_34_kept;
--- a transaction that deletes nothing makes no backup
-SELECT batchguard.last_backup_id() AS last_id \gset
+-- a transaction that deletes nothing makes no backup, and last_backup_id() says so
 DELETE FROM pt_conv WHERE id = 999;
+SELECT batchguard.last_backup_id() IS NULL AS no_backup;
 BEGIN;
 DELETE FROM pt_conv WHERE false;
 SAVEPOINT s1;
 DELETE FROM pt_conv WHERE id = 11;
+SELECT batchguard.last_backup_id() IS NOT NULL AS pending;
 ROLLBACK TO s1;
-SELECT batchguard.last_backup_id() = :'last_id' AS no_new_pending;
+SELECT batchguard.last_backup_id() IS NULL AS nothing_pending;
 COMMIT;
-SELECT count(*) AS backups FROM pt_new_backups;
+SELECT count(*) AS backups, batchguard.last_backup_id() IS NULL AS no_backup FROM pt_new_backups;
 
 -- every backup restores (the latest first), and the tables are as they were
 SELECT count(*) AS restored FROM (SELECT batchguard.restore_backup(backup_id) FROM pt_new_backups ORDER BY created_at DESC) r;

@@ -657,7 +657,9 @@ ExportResult write_collected_backup(const CollectedBackup& backup) {
         pg::check_for_interrupts();
     };
     std::unique_ptr<Hasher> body_hash = pg::make_sha256();
-    ZstdWriter zstd(file, {cfg::compression_level, cfg::compression_workers});
+    // zstd's worker threads are started per backup: not worth it for a small one.
+    const int workers = backup.bytes < (std::uint64_t{4} << 20) ? 0 : cfg::compression_workers;
+    ZstdWriter zstd(file, {cfg::compression_level, workers});
     const auto line = [&](std::string_view text) {
         body_hash->update(text.data(), text.size());
         zstd.write(text);

@@ -56,6 +56,7 @@ struct CollectedBackup {
     std::vector<std::int64_t> counts;  // per table
     std::string delete_actions;        // JSON, as delete_with_backup records it
     std::string audit_detail;          // JSON
+    std::uint64_t bytes = 0;           // of the row lines
     // Writes every row line (each ending in '\n', rendered under PinnedOutputSettings).
     std::function<void(const std::function<void(std::string_view)>&)> write_rows;
 };

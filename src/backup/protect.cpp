@@ -24,7 +24,11 @@ extern "C" {
 #include "executor/tuptable.h"
 #include "mb/pg_wchar.h"
 #include "storage/buffile.h"
+#include "catalog/pg_index.h"
 #include "utils/acl.h"
+#include "utils/rel.h"
+#include "utils/relcache.h"
+#include "utils/rls.h"
 #include "utils/resowner.h"
 #include "utils/snapmgr.h"
 #include "utils/tuplestore.h"
@@ -94,10 +98,13 @@ struct Pending {
 };
 
 Pending* pending = nullptr;
-std::optional<std::string> last_committed;  // the session's last committed backup
-std::optional<std::string> written;         // written at pre-commit, not committed yet
-std::vector<Oid> paused;                    // see ProtectionPause
-bool dropping_own_triggers = false;         // unprotect_table drops our triggers
+// What last_backup_id() returns outside a transaction that deleted from a protected table:
+// the backup of the last committed transaction that did (none if it deleted nothing).
+std::optional<std::string> last_committed;
+std::optional<std::string> written;   // written at pre-commit, not committed yet
+bool deleted_in_transaction = false;  // a DELETE on a protected table ran (maybe of no row)
+std::vector<Oid> paused;              // see ProtectionPause
+bool dropping_own_triggers = false;   // unprotect_table drops our triggers
 bool callbacks_registered = false;
 
 void forget_pending() {
@@ -173,14 +180,16 @@ void xact_callback(XactEvent event, void*) {
             break;
         case XACT_EVENT_COMMIT:
         case XACT_EVENT_PARALLEL_COMMIT:
-            if (written) last_committed = std::move(written);
+            if (deleted_in_transaction) last_committed = std::move(written);
             written.reset();
+            deleted_in_transaction = false;
             forget_pending();
             break;
         case XACT_EVENT_ABORT:
         case XACT_EVENT_PARALLEL_ABORT:
         case XACT_EVENT_PREPARE:
             written.reset();
+            deleted_in_transaction = false;
             forget_pending();
             break;
         default:
@@ -225,45 +234,63 @@ std::string new_uuid_text() {
 // ---------------------------------------------------------------------------------------
 // Collecting.
 
-pg::Statement table_info{
-    "SELECT pg_catalog.format('%I.%I', n.nspname, c.relname),"
-    "       pg_catalog.pg_get_userbyid(c.relowner)::pg_catalog.text,"
-    "       pg_catalog.has_table_privilege(c.oid, 'SELECT'),"
-    "       pg_catalog.row_security_active(c.oid),"
-    "       pg_catalog.has_table_privilege(c.oid, 'INSERT')"
-    "       OR pg_catalog.has_any_column_privilege(c.oid, 'UPDATE')"
-    "  FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
-    " WHERE c.oid = $1",
-    {OIDOID}};
-
-pg::Statement columns_of{
-    "SELECT a.attname::pg_catalog.text, pg_catalog.format_type(a.atttypid, a.atttypmod)"
-    "  FROM pg_catalog.pg_attribute a"
-    " WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
-    {OIDOID}};
-
-pg::Statement primary_key_of{
-    "SELECT a.attname::pg_catalog.text"
-    "  FROM pg_catalog.pg_index i"
-    "  CROSS JOIN LATERAL pg_catalog.unnest(i.indkey::pg_catalog.int2[]) WITH ORDINALITY"
-    "       AS k(attnum, n)"
-    "  JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum"
-    " WHERE i.indrelid = $1 AND i.indisprimary ORDER BY k.n",
-    {OIDOID}};
+// What a backup header says of a table, read from the relation (no SQL: this runs for every
+// deleting transaction).
+BackupTable describe_relation(Relation relation) {
+    BackupTable meta;
+    pg::pg_call([&] {
+        meta.name = quote_qualified_identifier(get_namespace_name(RelationGetNamespace(relation)),
+                                               RelationGetRelationName(relation));
+        meta.owner = GetUserNameFromId(relation->rd_rel->relowner, false);
+        TupleDesc desc = RelationGetDescr(relation);
+        for (int i = 0; i < desc->natts; ++i) {
+            Form_pg_attribute a = TupleDescAttr(desc, i);
+            if (a->attisdropped) continue;
+            // as format_type(atttypid, atttypmod) writes it
+            meta.columns.push_back(
+                {NameStr(a->attname),
+                 format_type_extended(a->atttypid, a->atttypmod,
+                                      FORMAT_TYPE_TYPEMOD_GIVEN | FORMAT_TYPE_ALLOW_INVALID)});
+        }
+        const Oid key = RelationGetPrimaryKeyIndex(relation);
+        if (OidIsValid(key)) {
+            HeapTuple tuple = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(key));
+            if (HeapTupleIsValid(tuple)) {
+                auto* index = reinterpret_cast<Form_pg_index>(GETSTRUCT(tuple));
+                for (int k = 0; k < index->indnkeyatts; ++k) {
+                    const AttrNumber n = index->indkey.values[k];
+                    if (n > 0)
+                        meta.key_columns.push_back(NameStr(TupleDescAttr(desc, n - 1)->attname));
+                }
+                ReleaseSysCache(tuple);
+            }
+        }
+    });
+    return meta;
+}
 
 // The deleting role must be able to read every row it deletes (a backup is readable by its
 // owner): SELECT on the table, and no row security that could hide some of them from it
 // (foreign-key cascades bypass row security; a DELETE's own policies may differ from its
 // SELECT policies). Checked when the rows are collected, for the role deleting them.
-void require_readable(pg::Rows& info, const std::string& name) {
-    if (!info.boolean(0, 3).value())
+// Returns whether the role may write the table (INSERT, or UPDATE of some column).
+bool require_readable(Oid relid, Oid user, const std::string& name) {
+    bool select = false, rls = false, writable = false;
+    pg::pg_call([&] {
+        select = pg_class_aclcheck(relid, user, ACL_SELECT) == ACLCHECK_OK;
+        rls = check_enable_rls(relid, InvalidOid, true) == RLS_ENABLED;
+        // (any of the two on the table, or UPDATE of any column)
+        writable = pg_class_aclcheck(relid, user, ACL_INSERT | ACL_UPDATE) == ACLCHECK_OK ||
+                   pg_attribute_aclcheck_all(relid, user, ACL_UPDATE, ACLMASK_ANY) == ACLCHECK_OK;
+    });
+    if (!select)
         throw Error(sqlstate::kInsufficientPrivilege,
                     "permission denied to back up the rows deleted from protected table " + name,
                     "The rows deleted from a protected table go into a backup of the role that "
                     "deletes them, which must be able to read them (SELECT).",
                     "Grant SELECT on the table to the deleting role, or delete as a role that "
                     "can read it.");
-    if (info.boolean(0, 4).value())
+    if (rls)
         throw Error(sqlstate::kInsufficientPrivilege,
                     "cannot back up the rows deleted from protected table " + name +
                         ": row security applies to you there",
@@ -272,6 +299,7 @@ void require_readable(pg::Rows& info, const std::string& name) {
                     "Delete as a role that row security does not apply to (the table's owner "
                     "or a role with BYPASSRLS), or remove the protection with "
                     "batchguard.unprotect_table().");
+    return writable;
 }
 
 bool is_paused(Oid relid) { return std::find(paused.begin(), paused.end(), relid) != paused.end(); }
@@ -368,8 +396,9 @@ void render_rows(Pending& p, CollectedTable& table, Tuplestorestate* rows, Tuple
 void collect(Relation relation, Tuplestorestate* rows) {
     const Oid relid = RelationGetRelid(relation);
     if (is_paused(relid)) return;
-    if (pg::pg_call([&] { return tuplestore_tuple_count(rows); }) == 0) return;
     register_callbacks();
+    deleted_in_transaction = true;
+    if (pg::pg_call([&] { return tuplestore_tuple_count(rows); }) == 0) return;
     const std::string owner = pg::current_owner();
     const Oid user = GetUserId();
     if (pending == nullptr) {
@@ -398,28 +427,20 @@ void collect(Relation relation, Tuplestorestate* rows) {
     }
 
     int index = p.find(relid);
-    if (index < 0 || p.tables[static_cast<std::size_t>(index)].checked_user != user) {
-        pg::SpiSession spi(pg::SpiSession::Access::kReadOnly, pg::SpiSession::Identity::kAsCaller);
-        pg::Rows info = spi.execute(table_info, {pg::Arg::of(ObjectIdGetDatum(relid))});
-        const std::string name = info.text(0, 1).value();
-        require_readable(info, name);
-        if (index < 0) {
-            CollectedTable t;
-            t.relid = relid;
-            t.meta.name = name;
-            t.meta.owner = info.text(0, 2).value();
-            t.meta.writable = info.boolean(0, 5).value();
-            t.natts = desc->natts;
-            pg::Rows columns = spi.execute(columns_of, {pg::Arg::of(ObjectIdGetDatum(relid))});
-            for (std::uint64_t r = 0; r < columns.size(); ++r)
-                t.meta.columns.push_back({columns.text(r, 1).value(), columns.text(r, 2).value()});
-            pg::Rows key = spi.execute(primary_key_of, {pg::Arg::of(ObjectIdGetDatum(relid))});
-            for (std::uint64_t r = 0; r < key.size(); ++r)
-                t.meta.key_columns.push_back(key.text(r, 1).value());
-            p.tables.push_back(std::move(t));
-            index = static_cast<int>(p.tables.size()) - 1;
+    if (index < 0) {
+        CollectedTable t;
+        t.relid = relid;
+        t.meta = describe_relation(relation);
+        t.natts = desc->natts;
+        p.tables.push_back(std::move(t));
+        index = static_cast<int>(p.tables.size()) - 1;
+    }
+    {
+        CollectedTable& t = p.tables[static_cast<std::size_t>(index)];
+        if (t.checked_user != user) {
+            t.meta.writable = require_readable(relid, user, t.meta.name);
+            t.checked_user = user;
         }
-        p.tables[static_cast<std::size_t>(index)].checked_user = user;
     }
     CollectedTable& table = p.tables[static_cast<std::size_t>(index)];
     std::size_t live = 0;
@@ -476,6 +497,7 @@ void write_pending() {
     actions += "}";
     counts += "}";
     backup.delete_actions = actions;
+    backup.bytes = p.length();
     std::string source;
     append_json_string(source, backup.tables.front().name);
     backup.audit_detail = "{\"source\":" + source + ",\"rows\":" + std::to_string(total) +
@@ -823,7 +845,7 @@ BATCHGUARD_FUNCTION(batchguard_last_backup_id) {
     std::optional<std::string> id;
     if (pending != nullptr && pending->total_rows() > 0)
         id = pending->backup_id;
-    else
+    else if (!deleted_in_transaction)
         id = last_committed;
     if (!id) PG_RETURN_NULL();
     return pg::pg_call([&] { return DirectFunctionCall1(uuid_in, CStringGetDatum(id->c_str())); });

@@ -50,8 +50,9 @@ CREATE FUNCTION batchguard.last_backup_id()
     LANGUAGE c VOLATILE PARALLEL UNSAFE
     AS 'MODULE_PATHNAME', 'batchguard_last_backup_id';
 COMMENT ON FUNCTION batchguard.last_backup_id() IS
-    'The backup this transaction''s deletes from protected tables will commit, else the '
-    'last one this session committed (NULL if none)';
+    'In a transaction that deleted from protected tables: the id of the backup it will '
+    'commit (NULL while it deleted no row); else that of the last such transaction this '
+    'session committed (NULL if none, or if it deleted no row)';
 
 CREATE FUNCTION batchguard._protected_delete() RETURNS trigger
     LANGUAGE c VOLATILE PARALLEL UNSAFE
