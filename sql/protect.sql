@@ -7,7 +7,8 @@ SET client_min_messages = warning;
 CREATE TEMP TABLE pt_start AS SELECT now() AS t;
 CREATE TEMP VIEW pt_new_backups AS
     SELECT b.* FROM batchguard.backups b
-     WHERE b.created_at >= (SELECT s.t FROM pg_temp.pt_start s);
+     WHERE b.created_at >= (SELECT s.t FROM pg_temp.pt_start s)
+       AND b.source_table LIKE 'public.pt\_%';
 
 CREATE TABLE pt_conv (id int PRIMARY KEY, title text, created timestamptz DEFAULT '2024-01-02 03:04:05+00');
 CREATE TABLE pt_turn (id int PRIMARY KEY, conv_id int NOT NULL REFERENCES pt_conv ON DELETE CASCADE,
@@ -274,12 +275,11 @@ SELECT count(*) - :backups_before AS new_backups, batchguard.last_backup_id() IS
 SELECT count(*) AS protected FROM batchguard.protected_tables WHERE table_name::text LIKE 'pt_%';
 SELECT count(*) AS triggers_left FROM pg_trigger WHERE tgname LIKE 'batchguard%';
 
--- clean up
-SET ROLE regress_pt_app;
-SELECT count(*) FILTER (WHERE batchguard.delete_backup(backup_id)) AS app_backups_deleted
-  FROM batchguard.get_user_backups();
-RESET ROLE;
-SELECT count(*) FILTER (WHERE batchguard.delete_backup(backup_id)) AS deleted_backups FROM pt_new_backups;
+-- clean up: this suite's backups (their chunks go with their rows) and audit rows
+CREATE TEMP TABLE pt_backups AS SELECT backup_id FROM pt_new_backups;
+DELETE FROM batchguard.audit WHERE backup_id IN (SELECT backup_id FROM pt_backups);
+SELECT count(*) AS deleted_backups FROM pt_backups;
+DELETE FROM batchguard.backups WHERE backup_id IN (SELECT backup_id FROM pt_backups);
 DROP VIEW pt_view;
 DROP TABLE pt_pin, pt_note, pt_turn, pt_conv, pt_log, pt_event;
 DROP FUNCTION pt_log_deleted(), pt_keep_title();
