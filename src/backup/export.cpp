@@ -332,6 +332,33 @@ std::string quote_name(const std::string& identifier) {
     return quoted;
 }
 
+// Ends a backup's file: its trailer (each table's rows, the body's digest) written and the
+// file made durable. Returns the trailer, and the counts and table names as the backups
+// row stores them.
+struct FinishedFile {
+    BackupTrailer trailer;
+    std::string counts_json;
+    Datum tables_array;
+};
+FinishedFile finish_file(const ExportResult& result, const std::vector<std::string>& table_names,
+                         Hasher& body_hash, ZstdWriter& zstd, BackupSink& file,
+                         ExportProgress& progress) {
+    progress.set_phase(ExportPhase::kFinishing);
+    FinishedFile finished{{result.row_counts, result.total_rows, body_hash.finish_hex()}, "{", {}};
+    zstd.write(trailer_line(finished.trailer) + "\n");
+    zstd.finish();
+    file.make_durable();
+    for (std::size_t i = 0; i < result.row_counts.size(); ++i) {
+        if (i > 0) finished.counts_json += ",";
+        append_json_string(finished.counts_json, result.row_counts[i].first);
+        finished.counts_json += ":" + std::to_string(result.row_counts[i].second);
+    }
+    finished.counts_json += "}";
+    std::vector<std::string_view> names(table_names.begin(), table_names.end());
+    finished.tables_array = pg::make_text_array(names);
+    return finished;
+}
+
 }  // namespace
 
 ExportResult export_backup(const ExportRequest& request, const RowPlan* given_plan) {
@@ -530,21 +557,11 @@ ExportResult export_backup(const ExportRequest& request, const RowPlan* given_pl
                                      "error.")));
         });
     }
-    progress.set_phase(ExportPhase::kFinishing);
-    BackupTrailer trailer{result.row_counts, result.total_rows, body_hash->finish_hex()};
-    zstd.write(trailer_line(trailer) + "\n");
-    zstd.finish();
-    file.make_durable();
-
-    std::string counts_json = "{";
-    for (std::size_t i = 0; i < result.row_counts.size(); ++i) {
-        if (i > 0) counts_json += ",";
-        append_json_string(counts_json, result.row_counts[i].first);
-        counts_json += ":" + std::to_string(result.row_counts[i].second);
-    }
-    counts_json += "}";
-    std::vector<std::string_view> names(table_names.begin(), table_names.end());
-    const Datum tables_array = pg::make_text_array(names);
+    const FinishedFile finished =
+        finish_file(result, table_names, *body_hash, zstd, file, progress);
+    const BackupTrailer& trailer = finished.trailer;
+    const std::string& counts_json = finished.counts_json;
+    const Datum tables_array = finished.tables_array;
     pg::register_owner_role(GetUserId());
     {
         pg::SpiSession spi;
@@ -676,21 +693,11 @@ ExportResult write_collected_backup(const CollectedBackup& backup) {
         result.total_rows += backup.counts[i];
         table_names.push_back(backup.tables[i].name);
     }
-    progress.set_phase(ExportPhase::kFinishing);
-    BackupTrailer trailer{result.row_counts, result.total_rows, body_hash->finish_hex()};
-    zstd.write(trailer_line(trailer) + "\n");
-    zstd.finish();
-    file.make_durable();
-
-    std::string counts_json = "{";
-    for (std::size_t i = 0; i < result.row_counts.size(); ++i) {
-        if (i > 0) counts_json += ",";
-        append_json_string(counts_json, result.row_counts[i].first);
-        counts_json += ":" + std::to_string(result.row_counts[i].second);
-    }
-    counts_json += "}";
-    std::vector<std::string_view> names(table_names.begin(), table_names.end());
-    const Datum tables_array = pg::make_text_array(names);
+    const FinishedFile finished =
+        finish_file(result, table_names, *body_hash, zstd, file, progress);
+    const BackupTrailer& trailer = finished.trailer;
+    const std::string& counts_json = finished.counts_json;
+    const Datum tables_array = finished.tables_array;
     pg::register_owner_role(backup.owner_role);
     {
         pg::SpiSession spi;
