@@ -659,8 +659,10 @@ ExportResult write_collected_backup(const CollectedBackup& backup) {
 
     const std::uint64_t xid =
         U64FromFullTransactionId(pg::pg_call([] { return GetTopFullTransactionId(); }));
+    // A small one stays in the database even with file storage (a default NewBackup).
     NewBackup where;
-    {
+    const bool small = backup.bytes < std::uint64_t(cfg::small_backup_in_database_kb) * 1024;
+    if (cfg::backup_storage != cfg::kStorageFile || !small) {
         pg::SpiSession spi;
         where = choose_storage(spi);
     }

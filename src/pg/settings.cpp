@@ -24,6 +24,7 @@ int compression_workers = 1;
 int max_backup_bytes_kb = -1;
 int max_backup_bytes_per_owner_kb = -1;
 int backup_storage = kStorageDatabase;
+int small_backup_in_database_kb = 256;
 int quarantine_period_s = 7 * 24 * 3600;
 bool follow_foreign_owners = false;
 
@@ -140,6 +141,14 @@ void define() {
         "with the exporting transaction: they replicate and survive failover and PITR. file "
         "writes node-local files under batchguard.backup_directory.",
         &backup_storage, kStorageDatabase, storage_options, PGC_SUSET, 0, nullptr, nullptr,
+        nullptr);
+    DefineCustomIntVariable(
+        "batchguard.small_backup_in_database",
+        "With backup_storage = file, a protected table's backup of rows smaller than this is "
+        "kept in the database.",
+        "A file costs several fsyncs per deleting transaction; in the database the backup is "
+        "WAL-logged with the commit. 0 writes every backup to a file.",
+        &small_backup_in_database_kb, 256, 0, 1024 * 1024, PGC_SUSET, GUC_UNIT_KB, nullptr, nullptr,
         nullptr);
     DefineCustomIntVariable(
         "batchguard.quarantine_period",

@@ -33,6 +33,9 @@ extern int max_backup_bytes_per_owner_kb;  // one owner's backups
 // Where new backups go (batchguard.backup_storage).
 enum BackupStorage { kStorageDatabase = 0, kStorageFile = 1 };
 extern int backup_storage;
+// With file storage: a protected table's backup of fewer bytes of rows than this (kB) is
+// kept in the database anyway — one WAL flush at commit instead of a file's fsyncs.
+extern int small_backup_in_database_kb;
 extern int quarantine_period_s;  // how long quarantined files are kept before deletion
 // Discovery through foreign keys follows references from tables owned by another role
 // than the source table's owner (their code then runs as the caller).
