@@ -218,6 +218,7 @@ BATCHGUARD_FUNCTION(batchguard_filter_pending_items) {
         CURSOR_OPT_CUSTOM_PLAN};
     const std::string_view job_id = job_arg(fcinfo);
     pg::require_not_null(fcinfo, 1, "items");
+    pg::require_array_within_limit(PG_GETARG_DATUM(1), "items");  // before reading it all
     // Detoasted once, for the C++ and for the query alike.
     const Datum array =
         pg::pg_call([&] { return PointerGetDatum(PG_DETOAST_DATUM(PG_GETARG_DATUM(1))); });

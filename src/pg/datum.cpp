@@ -58,9 +58,14 @@ ArrayElements deconstruct_1d(Datum array, Oid type, int16 length, bool by_value,
 }  // namespace
 
 void require_array_within_limit(Datum array, const char* name) {
+    // Only the array's header: a list over the limit is refused without detoasting it
+    // whole first (ten million elements take seconds to read).
     const std::int64_t elements = pg_call([&] {
-        ArrayType* a = DatumGetArrayTypeP(array);
-        return static_cast<std::int64_t>(ArrayGetNItems(ARR_NDIM(a), ARR_DIMS(a)));
+        auto* a = reinterpret_cast<ArrayType*>(
+            PG_DETOAST_DATUM_SLICE(array, 0, ARR_OVERHEAD_NONULLS(MAXDIM)));
+        const std::int64_t n = ArrayGetNItems(ARR_NDIM(a), ARR_DIMS(a));
+        if (reinterpret_cast<Pointer>(a) != DatumGetPointer(array)) pfree(a);
+        return n;
     });
     validate_array_length(elements, name);
 }
