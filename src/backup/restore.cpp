@@ -55,6 +55,11 @@ pg::Statement current_key{
     " WHERE i.indrelid = $1 AND i.indisprimary ORDER BY k.n",
     {OIDOID}};
 
+// Whether the primary key is checked as each row goes in (not DEFERRABLE INITIALLY DEFERRED).
+pg::Statement key_checked_at_once{
+    "SELECT i.indimmediate FROM pg_catalog.pg_index i WHERE i.indrelid = $1 AND i.indisprimary",
+    {OIDOID}};
+
 pg::Statement share_lock_backup{"SELECT FROM batchguard.backups WHERE backup_id = $1 FOR KEY SHARE",
                                 {UUIDOID}};
 
@@ -366,6 +371,7 @@ struct Target {
     std::string name;
     std::vector<Col> cols;
     std::vector<std::size_t> key;      // indexes into cols; empty: no usable key
+    bool key_checked_at_once = false;  // its unique index refuses a duplicate in the INSERT
     std::vector<std::string> changed;  // columns a delete changed (from delete_actions)
 
     const Col* col(const std::string& raw) const {
@@ -496,6 +502,11 @@ Target resolve_target(pg::SpiSession& spi, const BackupTable& table, std::size_t
         }
         t.key.push_back(static_cast<std::size_t>(c - t.cols.data()));
     }
+    if (!t.key.empty()) {
+        pg::Rows at_once =
+            spi.execute(key_checked_at_once, {pg::Arg::of(ObjectIdGetDatum(t.relid))});
+        t.key_checked_at_once = !at_once.empty() && at_once.boolean(0, 1).value();
+    }
     return t;
 }
 
@@ -566,6 +577,12 @@ std::vector<TableOutcome> restore_format2(Datum id, const BackupHeader& header,
                       "($1) AS "
                       "bg_v(" +
                       columns + "))";
+    // The rows of each table, counted in one pass over them: r<i> all, c<i> changed ones.
+    std::string tallies;
+    // Default mode: a removed row that exists already is found by the key's unique index
+    // as the INSERT puts it in -- no lookup of its own per row. The statement then fails;
+    // a dry run counts the conflicts for the error.
+    bool index_finds_conflicts = false;
     std::string counts;
     for (const Target& t : targets) {
         const std::string i = std::to_string(t.index);
@@ -576,13 +593,19 @@ std::vector<TableOutcome> restore_format2(Datum id, const BackupHeader& header,
                                        ? "false"
                                        : "EXISTS (SELECT 1 FROM " + t.name + " bg_t WHERE " +
                                              t.match("bg_t", "bg_s") + ")";
-        counts += std::string(counts.empty() ? "" : ", ") +
-                  "(SELECT pg_catalog.count(*) FROM bg_src bg_s WHERE " + mine +
-                  ")::pg_catalog.int8, (SELECT pg_catalog.count(*) FROM bg_src bg_s WHERE " +
-                  removed + " AND " + exists + ")::pg_catalog.int8";
+        tallies += std::string(tallies.empty() ? "" : ", ") + "pg_catalog.count(*) FILTER (WHERE " +
+                   mine + ")::pg_catalog.int8 AS r" + i + ", pg_catalog.count(*) FILTER (WHERE " +
+                   changed + ")::pg_catalog.int8 AS c" + i;
+        const bool by_index = !dry_run && mode == OnConflict::kError && t.key_checked_at_once;
+        index_finds_conflicts = index_finds_conflicts || by_index;
+        // Its rows, the removed ones that exist, the inserted ones, those restored in place.
+        counts +=
+            std::string(counts.empty() ? "" : ", ") + "bg_tally.r" + i + ", " +
+            (by_index || t.key.empty() ? std::string("0::pg_catalog.int8")
+                                       : "(SELECT pg_catalog.count(*) FROM bg_src bg_s WHERE " +
+                                             removed + " AND " + exists + ")::pg_catalog.int8");
         if (dry_run) {
-            counts += ", 0::pg_catalog.int8, (SELECT pg_catalog.count(*) FROM bg_src bg_s WHERE " +
-                      changed + ")::pg_catalog.int8";
+            counts += ", 0::pg_catalog.int8, bg_tally.c" + i;
             continue;
         }
         // Old values of changed rows, in place.
@@ -658,35 +681,60 @@ std::vector<TableOutcome> restore_format2(Datum id, const BackupHeader& header,
                    t.match("bg_t", "bg_s") + " RETURNING 1)";
         sql += ", bg_i" + i + " AS (INSERT INTO " + t.name + " (" + names +
                ") OVERRIDING SYSTEM VALUE SELECT " + values + " FROM bg_src bg_s WHERE " + removed +
-               (t.key.empty() ? "" : " AND NOT " + exists) + " RETURNING 1)";
+               (t.key.empty() || by_index ? "" : " AND NOT " + exists) + " RETURNING 1)";
         counts += ", (SELECT pg_catalog.count(*) FROM bg_i" + i + ")::pg_catalog.int8, " + upd;
     }
-    sql += " SELECT " + counts;
+    sql += ", bg_tally AS (SELECT " + tallies + " FROM bg_src bg_s) SELECT " + counts +
+           " FROM bg_tally";
     std::vector<TableOutcome> outcomes;
+    bool conflicted = false;
     {
         pg::SpiSession spi(pg::SpiSession::Access::kReadWrite, pg::SpiSession::Identity::kAsCaller,
                            pg::SpiSession::SearchPath::kCallers);
-        pg::Rows r = [&] {
-            try {
-                return run_dynamic(sql, {{UUIDOID, pg::Arg::of(id)}}, dry_run);
-            } catch (const pg::PgError& e) {
-                if (e.data()->sqlerrcode != ERRCODE_UNIQUE_VIOLATION) throw;
-                throw Error(sqlstate::kUniqueViolation,
-                            "the backup conflicts with rows that cannot be restored over",
-                            "Rows with the same keys exist but are not visible to you, or "
-                            "another unique constraint conflicts.",
-                            {});
+        std::vector<std::int64_t> r;  // the result row's counts
+        const auto run = [&] {
+            pg::Rows row = run_dynamic(sql, {{UUIDOID, pg::Arg::of(id)}}, dry_run);
+            for (int c = 1; c <= static_cast<int>(targets.size()) * 4; ++c)
+                r.push_back(row.int8(0, c).value());
+        };
+        try {
+            if (!index_finds_conflicts) {
+                run();
+            } else {
+                // In a subtransaction: after a unique violation the conflicts are counted.
+                const MemoryContext context = CurrentMemoryContext;
+                const ResourceOwner owner = CurrentResourceOwner;
+                pg::pg_call([] { BeginInternalSubTransaction(nullptr); });
+                MemoryContextSwitchTo(context);
+                try {
+                    run();
+                    pg::pg_call([] { ReleaseCurrentSubTransaction(); });
+                    MemoryContextSwitchTo(context);
+                    CurrentResourceOwner = owner;
+                } catch (const pg::PgError& e) {
+                    MemoryContextSwitchTo(context);
+                    pg::pg_call([&] {
+                        RollbackAndReleaseCurrentSubTransaction();
+                        MemoryContextSwitchTo(context);
+                        CurrentResourceOwner = owner;
+                    });
+                    if (e.data()->sqlerrcode != ERRCODE_UNIQUE_VIOLATION) throw;
+                    conflicted = true;
+                }
             }
-        }();
-        for (const Target& t : targets) {
-            const int base = static_cast<int>(t.index) * 4 + 1;
+        } catch (const pg::PgError& e) {
+            if (e.data()->sqlerrcode != ERRCODE_UNIQUE_VIOLATION) throw;
+            conflicted = true;
+        }
+        for (const Target& t : conflicted ? std::vector<Target>{} : targets) {
+            const std::size_t base = t.index * 4;
             TableOutcome out;
             out.name = t.table->name;
-            out.rows = r.int8(0, base).value();
-            const std::int64_t existing = r.int8(0, base + 1).value();
-            const std::int64_t restored_in_place = r.int8(0, base + 3).value();
+            out.rows = r[base];
+            const std::int64_t restored_in_place = r[base + 3];
             const std::int64_t removed = out.rows - restored_in_place;
-            out.inserted = dry_run ? removed - existing : r.int8(0, base + 2).value();
+            const std::int64_t existing = r[base + 1];
+            out.inserted = dry_run ? removed - existing : r[base + 2];
             out.updated = restored_in_place;
             if (mode == OnConflict::kError)
                 out.conflicts = existing;
@@ -696,7 +744,7 @@ std::vector<TableOutcome> restore_format2(Datum id, const BackupHeader& header,
                 out.updated += existing;
             outcomes.push_back(out);
         }
-        if (!dry_run)
+        if (!dry_run && !conflicted)
             for (const Target& t : targets) {
                 if (outcomes[t.index].inserted == 0) continue;
                 for (const Target::Col& c : t.cols) {
@@ -710,6 +758,21 @@ std::vector<TableOutcome> restore_format2(Datum id, const BackupHeader& header,
                         {{TEXTOID, pg::Arg::text(*c.sequence)}}, false);
                 }
             }
+    }
+    if (conflicted) {
+        // Existing rows met in the default mode: counted as a dry run counts them, and
+        // reported below as before; none (a row not visible to the caller, or another
+        // unique constraint): the generic error.
+        if (index_finds_conflicts)
+            outcomes = restore_format2(id, header, changed_columns, chosen, mode, true);
+        bool counted = false;
+        for (const TableOutcome& o : outcomes) counted = counted || o.conflicts > 0;
+        if (!counted)
+            throw Error(sqlstate::kUniqueViolation,
+                        "the backup conflicts with rows that cannot be restored over",
+                        "Rows with the same keys exist but are not visible to you, or "
+                        "another unique constraint conflicts.",
+                        {});
     }
     for (const TableOutcome& o : outcomes)
         if (o.conflicts > 0 && !dry_run)
