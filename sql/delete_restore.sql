@@ -161,6 +161,27 @@ SELECT pg_temp.error_of(format('SELECT batchguard.restore_backup(%L, %L)', :'uq_
 SELECT array_agg(id || code ORDER BY id) AS uq_rows FROM dr_uq;
 DROP TABLE dr_uq, dr_np_log, dr_np_parent;
 
+-- the default mode finds existing rows through the primary key's index as it inserts; a
+-- primary key checked only at commit is looked up first, with the same error and counts
+CREATE TABLE dr_dk (id int PRIMARY KEY DEFERRABLE INITIALLY DEFERRED, v text);
+INSERT INTO dr_dk VALUES (1, 'a'), (2, 'b'), (3, 'c');
+SELECT batchguard.delete_with_backup('dr_dk', '{1,2,3}') -> 'backup' ->> 'backup_id' AS dk_backup \gset
+INSERT INTO dr_dk VALUES (2, 'new');
+SELECT pg_temp.error_of(format('SELECT batchguard.restore_backup(%L)', :'dk_backup'));
+SELECT batchguard.restore_backup(:'dk_backup', 'skip') - 'backup_id' - 'tables';
+SELECT array_agg(id || v ORDER BY id) AS dk_rows FROM dr_dk;
+-- rows a BEFORE INSERT trigger drops are neither inserted nor conflicts
+CREATE TABLE dr_tr (id int PRIMARY KEY, v text);
+INSERT INTO dr_tr VALUES (1, 'a'), (2, 'b'), (3, 'c');
+SELECT batchguard.delete_with_backup('dr_tr', '{1,2,3}') -> 'backup' ->> 'backup_id' AS tr_backup \gset
+CREATE FUNCTION dr_drop_b() RETURNS trigger LANGUAGE plpgsql AS
+    $$BEGIN RETURN CASE WHEN NEW.v = 'b' THEN NULL ELSE NEW END; END$$;
+CREATE TRIGGER dr_drop_b BEFORE INSERT ON dr_tr FOR EACH ROW EXECUTE FUNCTION dr_drop_b();
+SELECT batchguard.restore_backup(:'tr_backup') -> 'tables' AS tr_tables;
+SELECT array_agg(id || v ORDER BY id) AS tr_rows FROM dr_tr;
+DROP TABLE dr_dk, dr_tr;
+DROP FUNCTION dr_drop_b();
+
 -- the audit trail: every delete with backup, restore and download, readable by the owner
 SELECT length(batchguard.read_backup(:'bid')) > 0 AS downloaded;
 SELECT action, count(*) FROM batchguard.audit a
