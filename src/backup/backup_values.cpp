@@ -137,7 +137,8 @@ BATCHGUARD_FUNCTION(batchguard_backup_values) {
     });
     std::vector<Datum> values(static_cast<std::size_t>(natts));
     std::unique_ptr<bool[]> nulls(new bool[static_cast<std::size_t>(natts)]);
-    std::vector<std::optional<std::string>> texts(wanted.size());
+    // Each value's text, in the parsed row (no copy); nullptr for NULL.
+    std::vector<const std::string*> texts(wanted.size());
     HeaderSettings settings(header);
     while (std::optional<RowLine> row = stream.next_row()) {
         pg::check_for_interrupts();
@@ -149,9 +150,9 @@ BATCHGUARD_FUNCTION(batchguard_backup_values) {
         for (int w : by_table[t]) {
             const JsonValue* v = object.find(wanted[static_cast<std::size_t>(w)].column);
             if (v == nullptr || v->kind == JsonValue::Kind::kNull) {
-                texts[static_cast<std::size_t>(w)].reset();
+                texts[static_cast<std::size_t>(w)] = nullptr;
             } else if (v->is_string()) {
-                texts[static_cast<std::size_t>(w)] = v->text;
+                texts[static_cast<std::size_t>(w)] = &v->text;
             } else {
                 throw Error(sqlstate::kBackupCorrupt, "invalid backup row",
                             "A value of column \"" + wanted[static_cast<std::size_t>(w)].column +
@@ -177,8 +178,8 @@ BATCHGUARD_FUNCTION(batchguard_backup_values) {
             MemoryContext old = MemoryContextSwitchTo(row_memory);
             for (int w : by_table[t]) {
                 Wanted& x = wanted[static_cast<std::size_t>(w)];
-                const auto& text = texts[static_cast<std::size_t>(w)];
-                if (!text) continue;
+                const std::string* text = texts[static_cast<std::size_t>(w)];
+                if (text == nullptr) continue;
                 // UTF-8 in the file: verified and converted to the database's encoding.
                 char* server =
                     pg_any_to_server(text->c_str(), static_cast<int>(text->size()), PG_UTF8);
