@@ -8,7 +8,6 @@
 #include "core/backup_format.hpp"
 #include "core/error.hpp"
 #include "core/json.hpp"
-#include "core/json_parser.hpp"
 #include "core/zstd_stream.hpp"
 #include "pg/datum.hpp"
 #include "pg/files.hpp"
@@ -76,72 +75,6 @@ struct Wanted {
     int32 typmod;
 };
 
-// Reads one row object's values of the wanted columns into `buffers` (`texts` points at
-// them, nullptr for NULL or absent) without building a tree: the whole object is checked
-// as parse_json checks it (syntax, duplicate keys, depth), with the same errors.
-void read_row(std::string_view text, const std::vector<int>& mine,
-              const std::vector<Wanted>& wanted, std::vector<std::string>& keys,
-              std::vector<std::string>& buffers, std::vector<const std::string*>& texts) {
-    for (int w : mine) texts[static_cast<std::size_t>(w)] = nullptr;
-    JsonParser p(text, "backup row");
-    p.ws();
-    if (p.peek() != '{') {
-        p.value(nullptr, 0);  // a malformed value fails as parse_json fails
-        p.ws();
-        if (!p.at_end()) p.fail("trailing characters");
-        throw Error(sqlstate::kBackupCorrupt, "invalid backup row", "A row is not an object.");
-    }
-    const std::string* not_text = nullptr;  // a wanted value neither a string nor null
-    std::size_t count = 0;
-    p.expect('{');
-    p.ws();
-    if (p.peek() == '}') {
-        p.expect('}');
-    } else {
-        for (;;) {
-            p.ws();
-            if (count == keys.size()) keys.emplace_back();
-            std::string& key = keys[count];
-            key.clear();
-            p.string(&key);
-            for (std::size_t k = 0; k < count; ++k)
-                if (keys[k] == key) p.fail("duplicate key \"" + key + "\"");
-            ++count;
-            p.ws();
-            p.expect(':');
-            p.ws();
-            int target = -1;
-            for (int w : mine)
-                if (wanted[static_cast<std::size_t>(w)].column == key) target = w;
-            if (target >= 0 && p.peek() == '"') {
-                std::string& buffer = buffers[static_cast<std::size_t>(target)];
-                buffer.clear();
-                p.string(&buffer);
-                for (int w : mine)
-                    if (wanted[static_cast<std::size_t>(w)].column == key)
-                        texts[static_cast<std::size_t>(w)] = &buffer;
-            } else {
-                const bool null = p.peek() == 'n';
-                p.value(nullptr, 1);
-                if (target >= 0 && !null && not_text == nullptr)
-                    not_text = &wanted[static_cast<std::size_t>(target)].column;
-            }
-            p.ws();
-            if (p.peek() == ',') {
-                p.expect(',');
-                continue;
-            }
-            p.expect('}');
-            break;
-        }
-    }
-    p.ws();
-    if (!p.at_end()) p.fail("trailing characters");
-    if (not_text != nullptr)
-        throw Error(sqlstate::kBackupCorrupt, "invalid backup row",
-                    "A value of column \"" + *not_text + "\" is neither a string nor null.");
-}
-
 }  // namespace
 
 BATCHGUARD_FUNCTION(batchguard_backup_values) {
@@ -204,16 +137,26 @@ BATCHGUARD_FUNCTION(batchguard_backup_values) {
     });
     std::vector<Datum> values(static_cast<std::size_t>(natts));
     std::unique_ptr<bool[]> nulls(new bool[static_cast<std::size_t>(natts)]);
-    // Each value's text (in buffers, reused from row to row); nullptr for NULL.
-    std::vector<const std::string*> texts(wanted.size());
-    std::vector<std::string> buffers(wanted.size());
-    std::vector<std::string> row_keys;
+    // Per table: a reader of its wanted columns, and where each wanted value is in it.
+    std::vector<RowValueReader> readers;
+    std::vector<std::size_t> in_reader(wanted.size());
+    for (std::size_t t = 0; t < header.tables.size(); ++t) {
+        std::vector<std::string> columns;
+        for (int w : by_table[t]) {
+            const std::string& column = wanted[static_cast<std::size_t>(w)].column;
+            std::size_t c = 0;
+            while (c < columns.size() && columns[c] != column) ++c;
+            if (c == columns.size()) columns.push_back(column);
+            in_reader[static_cast<std::size_t>(w)] = c;
+        }
+        readers.emplace_back(std::move(columns));
+    }
     HeaderSettings settings(header);
     while (std::optional<RowLine> row = stream.next_row()) {
         pg::check_for_interrupts();
         std::size_t t = 0;
         while (t < header.tables.size() && header.tables[t].name != row->table) ++t;
-        read_row(row->row, by_table[t], wanted, row_keys, buffers, texts);
+        readers[t].read(row->row);
         std::vector<std::string_view> changed;
         if (row->changed)
             for (const std::string& c : *row->changed) changed.push_back(c);
@@ -233,7 +176,7 @@ BATCHGUARD_FUNCTION(batchguard_backup_values) {
             MemoryContext old = MemoryContextSwitchTo(row_memory);
             for (int w : by_table[t]) {
                 Wanted& x = wanted[static_cast<std::size_t>(w)];
-                const std::string* text = texts[static_cast<std::size_t>(w)];
+                const std::string* text = readers[t].value(in_reader[static_cast<std::size_t>(w)]);
                 if (text == nullptr) continue;
                 // UTF-8 in the file: verified and converted to the database's encoding.
                 char* server =

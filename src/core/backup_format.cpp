@@ -5,6 +5,7 @@
 #include "core/utf8.hpp"
 #include "core/json_parser.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <unordered_set>
 
@@ -547,6 +548,67 @@ void BackupStreamReader::finish(std::string_view line) {
     if (lines_.next())
         throw Error(sqlstate::kBackupCorrupt, "invalid backup data", "Lines follow the trailer.");
     trailer_ = std::move(trailer);
+}
+
+RowValueReader::RowValueReader(std::vector<std::string> columns)
+    : columns_(std::move(columns)), values_(columns_.size()), present_(columns_.size()) {}
+
+void RowValueReader::read(std::string_view row) {
+    std::fill(present_.begin(), present_.end(), false);
+    JsonParser p(row, "backup row");
+    p.ws();
+    if (p.peek() != '{') {
+        p.value(nullptr, 0);  // a malformed value fails as parse_json fails
+        p.ws();
+        if (!p.at_end()) p.fail("trailing characters");
+        throw Error(sqlstate::kBackupCorrupt, "invalid backup row", "A row is not an object.");
+    }
+    std::optional<std::size_t> not_text;  // a wanted value neither a string nor null
+    std::size_t count = 0;
+    p.expect('{');
+    p.ws();
+    if (p.peek() == '}') {
+        p.expect('}');
+    } else {
+        for (;;) {
+            p.ws();
+            if (count == keys_.size()) keys_.emplace_back();
+            std::string& key = keys_[count];
+            key.clear();
+            p.string(&key);
+            p.ws();
+            p.expect(':');
+            for (std::size_t k = 0; k < count; ++k)
+                if (keys_[k] == key) p.fail("duplicate key \"" + key + "\"");
+            ++count;
+            p.ws();
+            std::optional<std::size_t> column;
+            for (std::size_t c = 0; c < columns_.size() && !column; ++c)
+                if (columns_[c] == key) column = c;
+            if (column && p.peek() == '"') {
+                values_[*column].clear();
+                p.string(&values_[*column]);
+                present_[*column] = true;
+            } else {
+                const bool null = p.peek() == 'n';
+                p.value(nullptr, 1);
+                if (column && !null && !not_text) not_text = column;
+            }
+            p.ws();
+            if (p.peek() == ',') {
+                p.expect(',');
+                continue;
+            }
+            p.expect('}');
+            break;
+        }
+    }
+    p.ws();
+    if (!p.at_end()) p.fail("trailing characters");
+    if (not_text)
+        throw Error(
+            sqlstate::kBackupCorrupt, "invalid backup row",
+            "A value of column \"" + columns_[*not_text] + "\" is neither a string nor null.");
 }
 
 }  // namespace batchguard

@@ -92,6 +92,25 @@ struct RowLine {
 // JsonEvents check it). Throws Error(kBackupCorrupt) on anything else.
 RowLine parse_row_line(std::string_view line);
 
+// Format 2: the values of some columns of a table's rows, read straight out of each row
+// object's JSON text (restore reads every row this way; no tree is built, and buffers are
+// reused from row to row). The whole object is checked as parse_json checks it (syntax,
+// duplicate keys, depth) and throws Error(kBackupCorrupt) "invalid backup row" as it does;
+// a wanted value that is neither a string nor null is refused too.
+class RowValueReader {
+  public:
+    explicit RowValueReader(std::vector<std::string> columns);
+    void read(std::string_view row);
+    // The i-th column's text in the row read last; nullptr when NULL or absent.
+    const std::string* value(std::size_t i) const { return present_[i] ? &values_[i] : nullptr; }
+
+  private:
+    std::vector<std::string> columns_;
+    std::vector<std::string> values_;
+    std::vector<bool> present_;
+    std::vector<std::string> keys_;
+};
+
 // Appends a row line: {"table":T,"row":ROW,"parent":null|{"table":P,"key":K}}.
 // `row_json` must be one JSON object (it is copied as is).
 void append_row_line(std::string& out, std::string_view table, std::string_view row_json,

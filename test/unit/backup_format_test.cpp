@@ -490,3 +490,59 @@ TEST(LineSplitter, TinyReadsKeepTheBufferSmall) {
     while (lines.next()) ++n;
     EXPECT_EQ(n, 20000);
 }
+
+TEST(RowValueReader, ReadsTheWantedColumnsOfEachRow) {
+    RowValueReader reader({"id", "body", "gone", "note"});
+    reader.read(R"({"id": "1", "skip": {"a": [1, 2]}, "body": "a\"b\\c\n\u00e9", "note": null})");
+    ASSERT_NE(reader.value(0), nullptr);
+    EXPECT_EQ(*reader.value(0), "1");
+    ASSERT_NE(reader.value(1), nullptr);
+    EXPECT_EQ(*reader.value(1), "a\"b\\c\n\xc3\xa9");
+    EXPECT_EQ(reader.value(2), nullptr);  // absent
+    EXPECT_EQ(reader.value(3), nullptr);  // null
+    // The next row starts afresh: nothing of the last one is left.
+    reader.read(R"({"body":"x","gone":"2"})");
+    EXPECT_EQ(reader.value(0), nullptr);
+    EXPECT_EQ(*reader.value(1), "x");
+    EXPECT_EQ(*reader.value(2), "2");
+    reader.read("{}");
+    EXPECT_EQ(reader.value(1), nullptr);
+}
+
+TEST(RowValueReader, RefusesWhatParseJsonRefuses) {
+    RowValueReader reader({"id"});
+    const auto detail_of = [&](std::string_view row) {
+        try {
+            reader.read(row);
+        } catch (const Error& e) {
+            EXPECT_STREQ(e.sqlstate(), sqlstate::kBackupCorrupt);
+            EXPECT_STREQ(e.what(), "invalid backup row");
+            return e.detail();
+        }
+        return std::string("ok");
+    };
+    EXPECT_EQ(detail_of(R"({"id": "1", "id": "2"})"), "duplicate key \"id\" at byte 17");
+    EXPECT_EQ(detail_of(R"({"x": 1, "x": 2})"), "duplicate key \"x\" at byte 13");
+    EXPECT_EQ(detail_of(R"({"id": 1})"), "A value of column \"id\" is neither a string nor null.");
+    EXPECT_EQ(detail_of(R"({"id": true})"),
+              "A value of column \"id\" is neither a string nor null.");
+    EXPECT_EQ(detail_of(R"(["id"])"), "A row is not an object.");
+    EXPECT_EQ(detail_of(R"({"id": "1"} x)"), "trailing characters at byte 12");
+    EXPECT_EQ(detail_of(R"({"id": "1")"), "expected '}' at byte 10");
+    EXPECT_EQ(detail_of(R"({"id": nul})"), "unexpected token at byte 7");
+    EXPECT_EQ(detail_of(R"({"id": "a\q"})"), "invalid escape at byte 11");
+    // A syntax error after a wanted non-string value is the error, as in parse_json.
+    EXPECT_EQ(detail_of(R"({"id": 1, })"), "expected '\"' at byte 10");
+    std::string deep = R"({"x": )" + std::string(100, '[') + std::string(100, ']') + "}";
+    EXPECT_EQ(detail_of(deep).substr(0, 18), "nesting too deep a");
+    // Each refusal matches parse_json's on the same text.
+    for (std::string_view row : {R"({"id": "1", "id": "2"})", R"({"id": "1")", R"({"id": nul})"}) {
+        std::string expected;
+        try {
+            parse_json(row, "backup row");
+        } catch (const Error& e) {
+            expected = e.detail();
+        }
+        EXPECT_EQ(detail_of(row), expected);
+    }
+}
