@@ -1,7 +1,7 @@
 -- Protected tables, 1.0 -> 1.1 (issue 17): new in 1.1, the same objects as protect.sql.
 
 -- Protected tables (issue 17): every DELETE on a protected table, from any client, and
--- the rows foreign-key cascades remove in the tables it covers, go into one backup per
+-- the rows foreign-key actions remove or change in the tables it covers, go into one backup per
 -- transaction, written before the transaction commits (docs/api.md, "Protected tables").
 CREATE TABLE batchguard.protections (
     source           regclass PRIMARY KEY,
@@ -9,7 +9,8 @@ CREATE TABLE batchguard.protections (
     retention        interval,
     include_children boolean NOT NULL,
     -- every table whose deletes are backed up: the source, its partitions and (with
-    -- include_children) the tables its ON DELETE CASCADE foreign keys reach, and theirs
+    -- include_children) the tables its ON DELETE CASCADE / SET NULL / SET DEFAULT foreign
+    -- keys reach, and theirs
     covered          regclass[] NOT NULL,
     protected_at     timestamptz NOT NULL DEFAULT pg_catalog.now()
 );
@@ -27,7 +28,8 @@ SELECT p.source AS table_name, p.protected_by, p.retention, p.include_children,
   FROM batchguard.protections p;
 COMMENT ON VIEW batchguard.protected_tables IS
     'Each protected table, who protected it, the retention of its backups and the other '
-    'tables whose deletes its protection backs up (partitions, cascaded children)';
+    'tables whose deletes its protection backs up (partitions, children reached through '
+    'ON DELETE CASCADE, SET NULL or SET DEFAULT foreign keys)';
 GRANT SELECT ON batchguard.protected_tables TO PUBLIC;
 
 CREATE FUNCTION batchguard.protect_table(source regclass, retention interval DEFAULT NULL,
@@ -36,9 +38,9 @@ CREATE FUNCTION batchguard.protect_table(source regclass, retention interval DEF
     LANGUAGE c VOLATILE PARALLEL UNSAFE
     AS 'MODULE_PATHNAME', 'batchguard_protect_table';
 COMMENT ON FUNCTION batchguard.protect_table(regclass, interval, boolean) IS
-    'Owner of the table: every DELETE on it (and what its ON DELETE CASCADE foreign keys '
-    'remove) is backed up before the transaction commits; TRUNCATE and DROP TABLE are '
-    'refused. Called again, updates the protection';
+    'Owner of the table: every DELETE on it (and what its foreign keys'' ON DELETE '
+    'actions remove or change) is backed up before the transaction commits; TRUNCATE and '
+    'DROP TABLE are refused. Called again, updates the protection';
 
 CREATE FUNCTION batchguard.unprotect_table(source regclass)
     RETURNS boolean
@@ -61,7 +63,8 @@ CREATE FUNCTION batchguard._protected_delete() RETURNS trigger
     AS 'MODULE_PATHNAME', 'batchguard_protected_delete';
 COMMENT ON FUNCTION batchguard._protected_delete() IS
     'Internal to protect_table: collects the deleted rows (statement-level AFTER DELETE '
-    'trigger with a transition table)';
+    'trigger with a transition table) and the rows ON DELETE SET NULL / SET DEFAULT '
+    'change (AFTER UPDATE trigger with both transition tables)';
 
 CREATE FUNCTION batchguard._protected_truncate() RETURNS trigger
     LANGUAGE c VOLATILE PARALLEL UNSAFE

@@ -21,11 +21,13 @@ extern "C" {
 #include "catalog/pg_inherits.h"
 #include "commands/event_trigger.h"
 #include "commands/trigger.h"
+#include "executor/spi.h"
 #include "executor/tuptable.h"
 #include "mb/pg_wchar.h"
 #include "storage/buffile.h"
 #include "catalog/pg_index.h"
 #include "utils/acl.h"
+#include "utils/datum.h"
 #include "utils/rel.h"
 #include "utils/relcache.h"
 #include "utils/rls.h"
@@ -36,9 +38,11 @@ extern "C" {
 }
 
 #include <algorithm>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <unordered_map>
 #include <vector>
 
@@ -51,6 +55,9 @@ namespace cfg = batchguard::settings;
 
 constexpr const char* kDeleteTrigger = "batchguard_protect";
 constexpr const char* kTruncateTrigger = "batchguard_refuse_truncate";
+// On tables with ON DELETE SET NULL / SET DEFAULT foreign keys to covered tables: collects
+// the rows those actions change.
+constexpr const char* kChangeTrigger = "batchguard_protect_changes";
 // Rendered rows stay in memory up to this size, then go to a temporary file.
 constexpr std::size_t kMemoryLimit = std::size_t{1} << 20;
 // BufFile's segment size (buffile.c: MAX_PHYSICAL_FILESIZE).
@@ -62,9 +69,21 @@ constexpr std::uint64_t kSegmentBytes = 0x40000000;
 struct CollectedTable {
     Oid relid = InvalidOid;
     BackupTable meta;
-    int natts = 0;  // of the descriptor its rows were rendered with
-    std::int64_t rows = 0;
-    Oid checked_user = InvalidOid;  // the role last found allowed to back up its rows
+    int natts = 0;             // of the descriptor its rows were rendered with
+    std::int64_t rows = 0;     // its lines in the backup
+    std::int64_t changed = 0;  // of which rows a delete changed (SET NULL / SET DEFAULT)
+    char action = 'n';         // the foreign-key action that changed the last of them
+    std::vector<std::string> changed_columns;  // every column a delete changed
+    Oid checked_user = InvalidOid;             // the role last found allowed to back up its rows
+};
+
+// A row a delete changed, under its identity (table index, then its primary key's values,
+// or all its values without a key): where its line is, and the original values of the
+// columns the deletes changed, so that the row changed again or deleted later in the
+// transaction gets one line with its values from before the transaction.
+struct ChangedRow {
+    std::uint64_t offset = 0, length = 0;
+    std::vector<std::pair<int, std::optional<std::string>>> original;  // attribute index, text
 };
 
 // The state before a subtransaction first collected rows: its rollback returns to it.
@@ -72,7 +91,9 @@ struct Mark {
     SubTransactionId subxact;
     std::uint64_t length;
     std::size_t tables;
-    std::vector<std::int64_t> rows;
+    std::vector<std::int64_t> rows, changed;
+    std::vector<std::size_t> columns;
+    std::size_t undo, dead;
 };
 
 struct Pending {
@@ -83,6 +104,11 @@ struct Pending {
     BufFile* spill = nullptr;   // TopTransactionContext / TopTransactionResourceOwner
     std::uint64_t spilled = 0;  // bytes of the spill file in use
     std::vector<Mark> marks;
+    std::unordered_map<std::string, ChangedRow> changed_rows;
+    // How to undo each change of changed_rows (key, entry before it), for rollbacks.
+    std::vector<std::pair<std::string, std::optional<ChangedRow>>> undo;
+    // Lines replaced by a later line of the same row (offset, length): not written.
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> dead;
 
     std::uint64_t length() const { return spilled + memory.size(); }
     std::int64_t total_rows() const {
@@ -148,7 +174,32 @@ void truncate_to(Pending& p, const Mark& mark) {
         p.spilled = mark.length;
     }
     p.tables.resize(mark.tables);
-    for (std::size_t i = 0; i < p.tables.size(); ++i) p.tables[i].rows = mark.rows[i];
+    for (std::size_t i = 0; i < p.tables.size(); ++i) {
+        p.tables[i].rows = mark.rows[i];
+        p.tables[i].changed = mark.changed[i];
+        p.tables[i].changed_columns.resize(mark.columns[i]);
+    }
+    while (p.undo.size() > mark.undo) {
+        auto& [key, before] = p.undo.back();
+        if (before)
+            p.changed_rows[key] = std::move(*before);
+        else
+            p.changed_rows.erase(key);
+        p.undo.pop_back();
+    }
+    p.dead.resize(mark.dead);
+}
+
+// Sets (or, with nullopt, removes) the changed row under key, undoably.
+void set_changed_row(Pending& p, const std::string& key, std::optional<ChangedRow> entry) {
+    auto it = p.changed_rows.find(key);
+    p.undo.emplace_back(key, it == p.changed_rows.end()
+                                 ? std::nullopt
+                                 : std::optional<ChangedRow>(std::move(it->second)));
+    if (entry)
+        p.changed_rows[key] = std::move(*entry);
+    else if (it != p.changed_rows.end())
+        p.changed_rows.erase(it);
 }
 
 void write_pending();
@@ -274,7 +325,7 @@ BackupTable describe_relation(Relation relation) {
 // (foreign-key cascades bypass row security; a DELETE's own policies may differ from its
 // SELECT policies). Checked when the rows are collected, for the role deleting them.
 // Returns whether the role may write the table (INSERT, or UPDATE of some column).
-bool require_readable(Oid relid, Oid user, const std::string& name) {
+bool require_readable(Oid relid, Oid user, const std::string& name, bool changed) {
     bool select = false, rls = false, writable = false;
     pg::pg_call([&] {
         select = pg_class_aclcheck(relid, user, ACL_SELECT) == ACLCHECK_OK;
@@ -285,17 +336,21 @@ bool require_readable(Oid relid, Oid user, const std::string& name) {
     });
     if (!select)
         throw Error(sqlstate::kInsufficientPrivilege,
-                    "permission denied to back up the rows deleted from protected table " + name,
-                    "The rows deleted from a protected table go into a backup of the role that "
-                    "deletes them, which must be able to read them (SELECT).",
+                    std::string("permission denied to back up the rows ") +
+                        (changed ? "changed in" : "deleted from") + " protected table " + name,
+                    std::string("The rows ") + (changed ? "a delete changes in" : "deleted from") +
+                        " a protected table go into a backup of the role that deletes them, "
+                        "which must be able to read them (SELECT).",
                     "Grant SELECT on the table to the deleting role, or delete as a role that "
                     "can read it.");
     if (rls)
         throw Error(sqlstate::kInsufficientPrivilege,
-                    "cannot back up the rows deleted from protected table " + name +
+                    std::string("cannot back up the rows ") +
+                        (changed ? "changed in" : "deleted from") + " protected table " + name +
                         ": row security applies to you there",
-                    "A backup must not let its owner read rows they could not read before, and "
-                    "row security may hide some of the deleted rows from you.",
+                    std::string("A backup must not let its owner read rows they could not read "
+                                "before, and row security may hide some of the ") +
+                        (changed ? "changed" : "deleted") + " rows from you.",
                     "Delete as a role that row security does not apply to (the table's owner "
                     "or a role with BYPASSRLS), or remove the protection with "
                     "batchguard.unprotect_table().");
@@ -304,101 +359,175 @@ bool require_readable(Oid relid, Oid user, const std::string& name) {
 
 bool is_paused(Oid relid) { return std::find(paused.begin(), paused.end(), relid) != paused.end(); }
 
-// Renders the rows of a transition table as backup lines (under the pinned output settings)
-// into the pending backup.
-void render_rows(Pending& p, CollectedTable& table, Tuplestorestate* rows, TupleDesc desc) {
-    const bool convert = GetDatabaseEncoding() != PG_UTF8 && GetDatabaseEncoding() != PG_SQL_ASCII;
-    std::vector<std::string> names;  // "name": per live attribute, by attribute index
-    std::vector<int> live;
-    for (int i = 0; i < desc->natts; ++i) {
-        if (TupleDescAttr(desc, i)->attisdropped) continue;
-        std::string n;
-        append_json_string(n, NameStr(TupleDescAttr(desc, i)->attname));
-        names.push_back(n + ":");
-        live.push_back(i);
-    }
-    std::vector<FmgrInfo> functions(static_cast<std::size_t>(desc->natts));
-    MemoryContext row_memory = nullptr;
-    TupleTableSlot* slot = nullptr;
-    pg::pg_call([&] {
-        for (int i : live) {
-            Oid output = InvalidOid;
-            bool varlena = false;
-            getTypeOutputInfo(TupleDescAttr(desc, i)->atttypid, &output, &varlena);
-            fmgr_info(output, &functions[static_cast<std::size_t>(i)]);
+// Renders rows of one descriptor: each live column's text by its type's output function
+// (under the caller's PinnedOutputSettings), the row as a JSON object.
+class RowRenderer {
+  public:
+    explicit RowRenderer(TupleDesc desc) : desc_(desc) {
+        for (int i = 0; i < desc->natts; ++i) {
+            if (TupleDescAttr(desc, i)->attisdropped) continue;
+            std::string n;
+            append_json_string(n, NameStr(TupleDescAttr(desc, i)->attname));
+            names_.push_back(n + ":");
+            live_.push_back(i);
         }
-        row_memory = AllocSetContextCreate(CurrentMemoryContext, "pg_batchguard protected rows",
-                                           ALLOCSET_DEFAULT_SIZES);
-        slot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
-        // Our own read pointer, from the start: other triggers may read the same table.
-        const int pointer = tuplestore_alloc_read_pointer(rows, EXEC_FLAG_REWIND);
-        tuplestore_select_read_pointer(rows, pointer);
-        tuplestore_rescan(rows);
-    });
-    const RowLineFormat format(table.meta.name, nullptr);
-    std::vector<const char*> texts(live.size());
-    std::string row_json, line;
-    for (;;) {
-        bool more = false;
+        functions_.resize(static_cast<std::size_t>(desc->natts));
+        texts_.assign(static_cast<std::size_t>(desc->natts), nullptr);
         pg::pg_call([&] {
-            more = tuplestore_gettupleslot(rows, true, false, slot);
-            if (!more) return;
-            MemoryContext old = MemoryContextSwitchTo(row_memory);
-            slot_getallattrs(slot);
-            for (std::size_t c = 0; c < live.size(); ++c) {
-                const int i = live[c];
-                texts[c] = slot->tts_isnull[i]
-                               ? nullptr
-                               : OutputFunctionCall(&functions[static_cast<std::size_t>(i)],
-                                                    slot->tts_values[i]);
+            for (int i : live_) {
+                Oid output = InvalidOid;
+                bool varlena = false;
+                getTypeOutputInfo(TupleDescAttr(desc, i)->atttypid, &output, &varlena);
+                fmgr_info(output, &functions_[static_cast<std::size_t>(i)]);
             }
-            MemoryContextSwitchTo(old);
+            memory_ = AllocSetContextCreate(CurrentMemoryContext, "pg_batchguard protected rows",
+                                            ALLOCSET_DEFAULT_SIZES);
         });
-        if (!more) break;
-        row_json.clear();
-        row_json.push_back('{');
-        for (std::size_t c = 0; c < live.size(); ++c) {
-            if (c > 0) row_json.push_back(',');
-            row_json += names[c];
-            if (texts[c] == nullptr)
-                row_json += "null";
+    }
+    RowRenderer(const RowRenderer&) = delete;
+    RowRenderer& operator=(const RowRenderer&) = delete;
+
+    // Renders the values of a slot whose attributes are all loaded; inside pg::pg_call. The
+    // texts live until reset().
+    void load(TupleTableSlot* slot) {
+        MemoryContext old = MemoryContextSwitchTo(memory_);
+        for (int i : live_)
+            texts_[static_cast<std::size_t>(i)] =
+                slot->tts_isnull[i] ? nullptr
+                                    : OutputFunctionCall(&functions_[static_cast<std::size_t>(i)],
+                                                         slot->tts_values[i]);
+        MemoryContextSwitchTo(old);
+    }
+    const char* text(int attribute) const { return texts_[static_cast<std::size_t>(attribute)]; }
+
+    // The row object; the columns in `original` get those values instead of the loaded ones.
+    void row_json(std::string& out,
+                  const std::vector<std::pair<int, std::optional<std::string>>>* original) const {
+        out.clear();
+        out.push_back('{');
+        for (std::size_t c = 0; c < live_.size(); ++c) {
+            if (c > 0) out.push_back(',');
+            out += names_[c];
+            const char* value = text(live_[c]);
+            if (original != nullptr)
+                for (const auto& [attribute, text] : *original)
+                    if (attribute == live_[c]) value = text ? text->c_str() : nullptr;
+            if (value == nullptr)
+                out += "null";
             else
-                append_json_string(row_json, texts[c]);
+                append_json_string(out, value);
         }
-        row_json.push_back('}');
-        line.clear();
-        format.append(line, row_json, nullptr);
-        if (convert) {
-            pg::pg_call([&] {
-                const char* converted =
-                    pg_server_to_any(line.data(), static_cast<int>(line.size()), PG_UTF8);
-                if (converted != line.data()) {
-                    line.assign(converted);
-                    pfree(const_cast<char*>(converted));
-                }
-            });
+        out.push_back('}');
+    }
+
+    // Who the loaded row is: its key's values, or all its values for a table without a key.
+    std::string identity(const std::vector<int>& key) const {
+        std::string out;
+        if (key.empty()) {
+            row_json(out, nullptr);
+            return out;
         }
+        for (int attribute : key) {
+            const char* value = text(attribute);
+            if (value == nullptr)
+                out += "null";
+            else
+                append_json_string(out, value);
+            out.push_back(',');
+        }
+        return out;
+    }
+
+    void reset() {
         pg::pg_call([&] {
-            MemoryContextReset(row_memory);
+            MemoryContextReset(memory_);
             CHECK_FOR_INTERRUPTS();
         });
-        p.memory += line;
-        ++table.rows;
-        if (p.memory.size() >= kMemoryLimit) flush_to_spill(p);
     }
-    pg::pg_call([&] {
-        tuplestore_select_read_pointer(rows, 0);
-        ExecDropSingleTupleTableSlot(slot);
-        MemoryContextDelete(row_memory);
-    });
+    void close() {
+        pg::pg_call([&] { MemoryContextDelete(memory_); });
+    }
+
+  private:
+    TupleDesc desc_;
+    std::vector<std::string> names_;  // "name": per live attribute
+    std::vector<int> live_;
+    std::vector<FmgrInfo> functions_;
+    std::vector<const char*> texts_;  // by attribute index
+    MemoryContext memory_ = nullptr;
+};
+
+// Reads a transition table from its start with a read pointer of its own (other triggers,
+// and our own queries, read the same table).
+class TransitionReader {
+  public:
+    TransitionReader(Tuplestorestate* rows, TupleDesc desc) : rows_(rows) {
+        pg::pg_call([&] {
+            slot_ = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
+            pointer_ = tuplestore_alloc_read_pointer(rows, EXEC_FLAG_REWIND);
+            tuplestore_select_read_pointer(rows, pointer_);
+            tuplestore_rescan(rows);
+        });
+    }
+    // The next row with all its attributes loaded, or nullptr; inside pg::pg_call.
+    TupleTableSlot* next() {
+        tuplestore_select_read_pointer(rows_, pointer_);
+        if (!tuplestore_gettupleslot(rows_, true, false, slot_)) return nullptr;
+        slot_getallattrs(slot_);
+        return slot_;
+    }
+    void close() {
+        pg::pg_call([&] {
+            tuplestore_select_read_pointer(rows_, 0);
+            ExecDropSingleTupleTableSlot(slot_);
+        });
+    }
+
+  private:
+    Tuplestorestate* rows_;
+    TupleTableSlot* slot_ = nullptr;
+    int pointer_ = 0;
+};
+
+// Appends a rendered line to the pending backup, converted to UTF-8; returns where it is.
+std::pair<std::uint64_t, std::uint64_t> append_line(Pending& p, std::string& line) {
+    if (GetDatabaseEncoding() != PG_UTF8 && GetDatabaseEncoding() != PG_SQL_ASCII) {
+        pg::pg_call([&] {
+            const char* converted =
+                pg_server_to_any(line.data(), static_cast<int>(line.size()), PG_UTF8);
+            if (converted != line.data()) {
+                line.assign(converted);
+                pfree(const_cast<char*>(converted));
+            }
+        });
+    }
+    const std::uint64_t offset = p.length();
+    p.memory += line;
+    if (p.memory.size() >= kMemoryLimit) flush_to_spill(p);
+    return {offset, line.size()};
 }
 
-void collect(Relation relation, Tuplestorestate* rows) {
+// The attribute indexes of a table's primary key (empty without one).
+std::vector<int> key_attributes(const BackupTable& meta, TupleDesc desc) {
+    std::vector<int> key;
+    for (const std::string& name : meta.key_columns)
+        for (int i = 0; i < desc->natts; ++i)
+            if (!TupleDescAttr(desc, i)->attisdropped &&
+                name == NameStr(TupleDescAttr(desc, i)->attname))
+                key.push_back(i);
+    return key;
+}
+
+std::string changed_key(std::size_t table, const std::string& identity) {
+    return std::to_string(table) + ":" + identity;
+}
+
+// The table's entry in the transaction's pending backup (created with the backup), after
+// the checks every collected row passes: one owner per backup, the deleting role may read
+// the table, its columns did not change since its first rows. A savepoint collecting for
+// the first time remembers where it started.
+std::size_t prepare_table(Relation relation, bool changed) {
     const Oid relid = RelationGetRelid(relation);
-    if (is_paused(relid)) return;
-    register_callbacks();
-    deleted_in_transaction = true;
-    if (pg::pg_call([&] { return tuplestore_tuple_count(rows); }) == 0) return;
     const std::string owner = pg::current_owner();
     const Oid user = GetUserId();
     if (pending == nullptr) {
@@ -418,11 +547,14 @@ void collect(Relation relation, Tuplestorestate* rows) {
     Pending& p = *pending;
     TupleDesc desc = RelationGetDescr(relation);
 
-    // A savepoint that collects for the first time remembers where it started.
     const SubTransactionId subxact = GetCurrentSubTransactionId();
     if (subxact != TopSubTransactionId && (p.marks.empty() || p.marks.back().subxact != subxact)) {
-        Mark mark{subxact, p.length(), p.tables.size(), {}};
-        for (const CollectedTable& t : p.tables) mark.rows.push_back(t.rows);
+        Mark mark{subxact, p.length(), p.tables.size(), {}, {}, {}, p.undo.size(), p.dead.size()};
+        for (const CollectedTable& t : p.tables) {
+            mark.rows.push_back(t.rows);
+            mark.changed.push_back(t.changed);
+            mark.columns.push_back(t.changed_columns.size());
+        }
         p.marks.push_back(std::move(mark));
     }
 
@@ -435,14 +567,11 @@ void collect(Relation relation, Tuplestorestate* rows) {
         p.tables.push_back(std::move(t));
         index = static_cast<int>(p.tables.size()) - 1;
     }
-    {
-        CollectedTable& t = p.tables[static_cast<std::size_t>(index)];
-        if (t.checked_user != user) {
-            t.meta.writable = require_readable(relid, user, t.meta.name);
-            t.checked_user = user;
-        }
-    }
     CollectedTable& table = p.tables[static_cast<std::size_t>(index)];
+    if (table.checked_user != user) {
+        table.meta.writable = require_readable(relid, user, table.meta.name, changed);
+        table.checked_user = user;
+    }
     std::size_t live = 0;
     for (int i = 0; i < desc->natts; ++i) live += TupleDescAttr(desc, i)->attisdropped ? 0 : 1;
     bool same = table.natts == desc->natts && live == table.meta.columns.size();
@@ -458,8 +587,286 @@ void collect(Relation relation, Tuplestorestate* rows) {
                     "The rows deleted from one table in a transaction go into one backup, "
                     "with one list of columns.",
                     "Commit the deletes before ALTER TABLE, or alter the table first.");
+    return static_cast<std::size_t>(index);
+}
+
+// The rows a DELETE removed. A row a delete changed earlier in the transaction gets the
+// values it had before that change, and its earlier line is dropped.
+void collect(Relation relation, Tuplestorestate* rows) {
+    const Oid relid = RelationGetRelid(relation);
+    if (is_paused(relid)) return;
+    register_callbacks();
+    deleted_in_transaction = true;
+    if (pg::pg_call([&] { return tuplestore_tuple_count(rows); }) == 0) return;
+    const std::size_t index = prepare_table(relation, false);
+    Pending& p = *pending;
+    TupleDesc desc = RelationGetDescr(relation);
     PinnedOutputSettings pinned;
-    render_rows(p, table, rows, desc);
+    const std::vector<int> key = key_attributes(p.tables[index].meta, desc);
+    RowRenderer renderer(desc);
+    TransitionReader reader(rows, desc);
+    const RowLineFormat format(p.tables[index].meta.name, nullptr);
+    std::string row_json, line;
+    for (;;) {
+        const bool more = pg::pg_call([&] {
+            TupleTableSlot* slot = reader.next();
+            if (slot != nullptr) renderer.load(slot);
+            return slot != nullptr;
+        });
+        if (!more) break;
+        std::optional<ChangedRow> earlier;
+        std::string earlier_key;
+        if (!p.changed_rows.empty()) {
+            earlier_key = changed_key(index, renderer.identity(key));
+            auto it = p.changed_rows.find(earlier_key);
+            if (it != p.changed_rows.end()) earlier = it->second;
+        }
+        renderer.row_json(row_json, earlier ? &earlier->original : nullptr);
+        line.clear();
+        format.append(line, row_json, nullptr);
+        append_line(p, line);
+        CollectedTable& table = p.tables[index];
+        ++table.rows;
+        if (earlier) {
+            p.dead.emplace_back(earlier->offset, earlier->length);
+            --table.rows;
+            --table.changed;
+            set_changed_row(p, earlier_key, std::nullopt);
+        }
+        renderer.reset();
+    }
+    reader.close();
+    renderer.close();
+}
+
+// An ON DELETE SET NULL / SET DEFAULT foreign key of a table to a covered table.
+struct DeleteAction {
+    char type = 'n';       // 'n' SET NULL, 'd' SET DEFAULT
+    std::vector<int> key;  // attribute indexes of the referencing columns
+    std::vector<int> set;  // those the action sets (PostgreSQL 15: SET NULL (columns))
+    std::string parent, parent_matches;  // FROM [ONLY] parent bg_p, and WHERE bg_p.. = bg_o..
+};
+
+pg::Statement delete_actions_of{
+    "SELECT c.confdeltype::pg_catalog.text, pg_catalog.array_to_string(c.conkey, ','),"
+    "       pg_catalog.array_to_string(CASE WHEN pg_catalog.cardinality(c.confdelsetcols) > 0"
+    "                                  THEN c.confdelsetcols ELSE c.conkey END, ','),"
+    "       pg_catalog.format(CASE WHEN r.relkind = 'p' THEN '%I.%I' ELSE 'ONLY %I.%I' END,"
+    "                         n.nspname, r.relname),"
+    "       (SELECT pg_catalog.string_agg(pg_catalog.format('bg_p.%I OPERATOR(%I.%s) bg_o.%I',"
+    "                                     pa.attname, opn.nspname, o.oprname, ca.attname),"
+    "                                     ' AND ' ORDER BY k.i)"
+    "          FROM ROWS FROM (pg_catalog.unnest(c.confkey), pg_catalog.unnest(c.conkey),"
+    "                          pg_catalog.unnest(c.conpfeqop))"
+    "               WITH ORDINALITY AS k(pk, fk, op, i)"
+    "          JOIN pg_catalog.pg_attribute pa ON pa.attrelid = c.confrelid AND pa.attnum = k.pk"
+    "          JOIN pg_catalog.pg_attribute ca ON ca.attrelid = c.conrelid AND ca.attnum = k.fk"
+    "          JOIN pg_catalog.pg_operator o ON o.oid = k.op"
+    "          JOIN pg_catalog.pg_namespace opn ON opn.oid = o.oprnamespace)"
+    "  FROM pg_catalog.pg_constraint c"
+    "  JOIN pg_catalog.pg_class r ON r.oid = c.confrelid"
+    "  JOIN pg_catalog.pg_namespace n ON n.oid = r.relnamespace"
+    " WHERE c.conrelid = $1 AND c.contype = 'f' AND c.confdeltype IN ('n', 'd')"
+    "   AND c.conparentid = 0"
+    "   AND EXISTS (SELECT FROM batchguard.protections p"
+    "                WHERE c.confrelid OPERATOR(pg_catalog.=) ANY (p.covered::pg_catalog.oid[]))"
+    " ORDER BY c.conname",
+    {OIDOID}};
+
+std::vector<int> attribute_indexes(const std::string& attnums) {
+    std::vector<int> out;
+    std::size_t start = 0;
+    while (start < attnums.size()) {
+        std::size_t end = attnums.find(',', start);
+        if (end == std::string::npos) end = attnums.size();
+        out.push_back(std::stoi(attnums.substr(start, end - start)) - 1);
+        start = end + 1;
+    }
+    return out;
+}
+
+// Whether an UPDATE's old and new row may be an ON DELETE action's change: the old row
+// referenced a parent (no referencing column NULL) and the action's columns now hold NULL
+// (SET NULL) or another value (SET DEFAULT).
+bool may_be_action(const DeleteAction& a, TupleTableSlot* before, TupleTableSlot* after,
+                   TupleDesc desc) {
+    for (int i : a.key)
+        if (before->tts_isnull[i]) return false;
+    if (a.type == 'n') {
+        for (int i : a.set)
+            if (!after->tts_isnull[i]) return false;
+        return true;
+    }
+    for (int i : a.set) {
+        if (after->tts_isnull[i]) return true;
+        const Form_pg_attribute attribute = TupleDescAttr(desc, i);
+        if (!datumIsEqual(before->tts_values[i], after->tts_values[i], attribute->attbyval,
+                          attribute->attlen))
+            return true;
+    }
+    return false;
+}
+
+// The rows of a child table that an ON DELETE SET NULL / SET DEFAULT action of a covered
+// parent changed, with their old values. The trigger also fires for other UPDATEs: a row
+// counts when the action's columns hold what it sets and its old key has no parent row any
+// more. PostgreSQL runs these actions at once (never deferred), and while the constraint
+// holds a row's key references an existing parent: only the delete of that parent (in this
+// statement) makes the key dangle.
+void collect_changed(TriggerData* data) {
+    Relation relation = data->tg_relation;
+    const Oid relid = RelationGetRelid(relation);
+    if (is_paused(relid)) return;
+    Tuplestorestate* olds = data->tg_oldtable;
+    Tuplestorestate* news = data->tg_newtable;
+    if (pg::pg_call([&] { return tuplestore_tuple_count(olds); }) == 0) return;
+    std::vector<DeleteAction> actions;
+    {
+        pg::SpiSession spi;
+        pg::Rows r = spi.execute(delete_actions_of, {pg::Arg::of(ObjectIdGetDatum(relid))});
+        for (std::uint64_t i = 0; i < r.size(); ++i) {
+            DeleteAction a;
+            a.type = r.text(i, 1).value().front();
+            a.key = attribute_indexes(r.text(i, 2).value());
+            a.set = attribute_indexes(r.text(i, 3).value());
+            a.parent = r.text(i, 4).value();
+            a.parent_matches = r.text(i, 5).value();
+            actions.push_back(std::move(a));
+        }
+    }
+    if (actions.empty()) return;
+    TupleDesc desc = RelationGetDescr(relation);
+
+    // 1. The rows each action may have changed (by position: the old and the new transition
+    //    table hold the rows in the same order).
+    std::vector<std::vector<Datum>> candidates(actions.size());
+    {
+        TransitionReader before(olds, desc), after(news, desc);
+        for (std::int64_t n = 1;; ++n) {
+            const bool more = pg::pg_call([&] {
+                TupleTableSlot* b = before.next();
+                TupleTableSlot* a = after.next();
+                if (b == nullptr || a == nullptr) return false;
+                for (std::size_t k = 0; k < actions.size(); ++k)
+                    if (may_be_action(actions[k], b, a, desc))
+                        candidates[k].push_back(Int64GetDatum(n));
+                CHECK_FOR_INTERRUPTS();
+                return true;
+            });
+            if (!more) break;
+        }
+        before.close();
+        after.close();
+    }
+    // 2. Of those, the rows whose old key has no parent row any more (as the extension's
+    //    owner: row security must not hide a parent; a new snapshot sees the delete).
+    std::map<std::int64_t, std::vector<std::size_t>> changed;  // position -> actions
+    {
+        pg::SpiSession spi;
+        const std::string old_table = pg::pg_call(
+            [&] { return std::string(quote_identifier(data->tg_trigger->tgoldtable)); });
+        pg::pg_call([&] {
+            if (SPI_register_trigger_data(data) != SPI_OK_TD_REGISTER)
+                elog(ERROR, "SPI_register_trigger_data failed");
+        });
+        for (std::size_t k = 0; k < actions.size(); ++k) {
+            if (candidates[k].empty()) continue;
+            const Datum positions = pg::pg_call([&] {
+                return PointerGetDatum(construct_array(
+                    candidates[k].data(), static_cast<int>(candidates[k].size()), INT8OID,
+                    sizeof(std::int64_t), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+            });
+            pg::Rows r = run_dynamic(
+                "SELECT bg_o.batchguard_n FROM (SELECT pg_catalog.row_number() OVER ()"
+                " AS batchguard_n, bg_x.* FROM " +
+                    old_table +
+                    " bg_x) bg_o WHERE bg_o.batchguard_n OPERATOR(pg_catalog.=) ANY ($1)"
+                    " AND NOT EXISTS (SELECT FROM " +
+                    actions[k].parent + " bg_p WHERE " + actions[k].parent_matches + ")",
+                {{INT8ARRAYOID, pg::Arg::of(positions)}}, false);
+            for (std::uint64_t i = 0; i < r.size(); ++i) changed[r.int8(i, 1).value()].push_back(k);
+        }
+    }
+    if (changed.empty()) return;
+
+    // 3. Their old values, as changed rows (one line per row and transaction: a row changed
+    //    again replaces its earlier line, keeping the values from before the first change).
+    register_callbacks();
+    deleted_in_transaction = true;
+    const std::size_t index = prepare_table(relation, true);
+    Pending& p = *pending;
+    PinnedOutputSettings pinned;
+    const std::vector<int> key = key_attributes(p.tables[index].meta, desc);
+    RowRenderer before_text(desc), after_text(desc);
+    TransitionReader before(olds, desc), after(news, desc);
+    const RowLineFormat format(p.tables[index].meta.name, nullptr);
+    std::string row_json, line, changed_json;
+    auto next_changed = changed.begin();
+    for (std::int64_t n = 1; next_changed != changed.end(); ++n) {
+        const bool wanted = n == next_changed->first;
+        const bool more = pg::pg_call([&] {
+            TupleTableSlot* b = before.next();
+            TupleTableSlot* a = after.next();
+            if (b == nullptr || a == nullptr) return false;
+            if (wanted) {
+                before_text.load(b);
+                after_text.load(a);
+            }
+            return true;
+        });
+        if (!more) break;
+        if (!wanted) continue;
+        const std::string old_key = changed_key(index, before_text.identity(key));
+        ChangedRow row;
+        {
+            auto it = p.changed_rows.find(old_key);
+            if (it != p.changed_rows.end()) {
+                row = it->second;
+                p.dead.emplace_back(row.offset, row.length);
+                --p.tables[index].rows;
+                --p.tables[index].changed;
+            }
+        }
+        CollectedTable& table = p.tables[index];
+        for (std::size_t k : next_changed->second) {
+            table.action = actions[k].type;
+            for (int i : actions[k].set) {
+                bool known = false;
+                for (const auto& o : row.original) known = known || o.first == i;
+                if (!known) {
+                    const char* text = before_text.text(i);
+                    row.original.emplace_back(
+                        i, text == nullptr ? std::nullopt : std::optional<std::string>(text));
+                }
+                const std::string name = NameStr(TupleDescAttr(desc, i)->attname);
+                if (std::find(table.changed_columns.begin(), table.changed_columns.end(), name) ==
+                    table.changed_columns.end())
+                    table.changed_columns.push_back(name);
+            }
+        }
+        changed_json = "[";
+        for (const auto& o : row.original) {
+            if (changed_json.size() > 1) changed_json.push_back(',');
+            append_json_string(changed_json, NameStr(TupleDescAttr(desc, o.first)->attname));
+        }
+        changed_json.push_back(']');
+        before_text.row_json(row_json, &row.original);
+        line.clear();
+        format.append(line, row_json, nullptr, &changed_json);
+        std::tie(row.offset, row.length) = append_line(p, line);
+        ++table.rows;
+        ++table.changed;
+        const std::string new_key = changed_key(index, after_text.identity(key));
+        if (new_key != old_key) set_changed_row(p, old_key, std::nullopt);
+        set_changed_row(p, new_key, std::move(row));
+        before_text.reset();
+        after_text.reset();
+        ++next_changed;
+    }
+    before.close();
+    after.close();
+    before_text.close();
+    after_text.close();
 }
 
 // ---------------------------------------------------------------------------------------
@@ -489,7 +896,19 @@ void write_pending() {
         total += t.rows;
         if (actions.size() > 1) actions += ",";
         append_json_string(actions, t.meta.name);
-        actions += ":{\"action\":\"delete\",\"columns\":[]}";
+        // as delete_with_backup records it (export.cpp)
+        const char* action = t.changed == 0       ? "delete"
+                             : t.changed < t.rows ? "delete and change"
+                             : t.action == 'n'    ? "set null"
+                                                  : "set default";
+        actions += ":{\"action\":\"";
+        actions += action;
+        actions += "\",\"columns\":[";
+        for (std::size_t c = 0; c < t.changed_columns.size(); ++c) {
+            if (c > 0) actions += ",";
+            append_json_string(actions, t.changed_columns[c]);
+        }
+        actions += "]}";
         if (counts.size() > 1) counts += ",";
         append_json_string(counts, t.meta.name);
         counts += ":" + std::to_string(t.rows);
@@ -497,7 +916,6 @@ void write_pending() {
     actions += "}";
     counts += "}";
     backup.delete_actions = actions;
-    backup.bytes = p.length();
     std::string source;
     append_json_string(source, backup.tables.front().name);
     backup.audit_detail = "{\"source\":" + source + ",\"rows\":" + std::to_string(total) +
@@ -519,29 +937,53 @@ void write_pending() {
         }
     }
     if (has_retention) backup.retention = retention;
-    backup.write_rows = [&p](const std::function<void(std::string_view)>& line) {
-        if (p.spilled > 0) {
-            std::string chunk(std::size_t{1} << 16, '\0');
-            pg::pg_call([&] {
-                if (BufFileSeek(p.spill, 0, 0, SEEK_SET) != 0)
-                    ereport(ERROR, (errcode_for_file_access(),
-                                    errmsg("could not seek in the temporary file of deleted "
-                                           "rows")));
-            });
-            std::uint64_t left = p.spilled;
-            while (left > 0) {
-                const std::size_t want =
-                    static_cast<std::size_t>(std::min<std::uint64_t>(left, chunk.size()));
-                const std::size_t got =
-                    pg::pg_call([&] { return BufFileRead(p.spill, chunk.data(), want); });
-                if (got != want)
-                    throw Error(sqlstate::kIoError,
-                                "could not read the temporary file of deleted rows");
-                line(std::string_view(chunk.data(), got));
-                left -= got;
+    // The live parts of the buffer: every line but those a later line of the same row
+    // replaced.
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> live;
+    {
+        std::vector<std::pair<std::uint64_t, std::uint64_t>> dead = p.dead;
+        std::sort(dead.begin(), dead.end());
+        std::uint64_t from = 0;
+        for (const auto& [offset, length] : dead) {
+            if (offset > from) live.emplace_back(from, offset);
+            from = std::max(from, offset + length);
+        }
+        if (from < p.length()) live.emplace_back(from, p.length());
+    }
+    backup.bytes = 0;
+    for (const auto& [from, to] : live) backup.bytes += to - from;
+    backup.write_rows = [&p, &live](const std::function<void(std::string_view)>& line) {
+        std::string chunk;
+        for (const auto& [from, to] : live) {
+            if (from < p.spilled) {
+                chunk.resize(std::size_t{1} << 16);
+                pg::pg_call([&] {
+                    if (BufFileSeek(p.spill, static_cast<int>(from / kSegmentBytes),
+                                    static_cast<off_t>(from % kSegmentBytes), SEEK_SET) != 0)
+                        ereport(ERROR, (errcode_for_file_access(),
+                                        errmsg("could not seek in the temporary file of deleted "
+                                               "rows")));
+                });
+                std::uint64_t left = std::min(to, p.spilled) - from;
+                while (left > 0) {
+                    const std::size_t want =
+                        static_cast<std::size_t>(std::min<std::uint64_t>(left, chunk.size()));
+                    const std::size_t got =
+                        pg::pg_call([&] { return BufFileRead(p.spill, chunk.data(), want); });
+                    if (got != want)
+                        throw Error(sqlstate::kIoError,
+                                    "could not read the temporary file of deleted rows");
+                    line(std::string_view(chunk.data(), got));
+                    left -= got;
+                }
+            }
+            if (to > p.spilled) {
+                const std::uint64_t start = std::max(from, p.spilled) - p.spilled;
+                line(std::string_view(p.memory).substr(
+                    static_cast<std::size_t>(start),
+                    static_cast<std::size_t>(to - p.spilled - start)));
             }
         }
-        if (!p.memory.empty()) line(p.memory);
     };
     write_collected_backup(backup);
     written = p.backup_id;
@@ -634,7 +1076,9 @@ CoveredRelation describe(pg::SpiSession& spi, Oid relid, bool require_owner, con
 }
 
 // The relations a protection of `source` covers: the source, its partitions (all levels)
-// and, with include_children, what its ON DELETE CASCADE foreign keys reach, recursively.
+// and, with include_children, the tables its ON DELETE CASCADE, SET NULL and SET DEFAULT
+// foreign keys reach, recursively (every covered table's deletes are backed up, so the
+// tables its own deletes reach are covered too).
 std::vector<CoveredRelation> covered_relations(pg::SpiSession& spi, Oid source,
                                                bool include_children) {
     std::vector<CoveredRelation> covered{describe(spi, source, true, "")};
@@ -655,15 +1099,15 @@ std::vector<CoveredRelation> covered_relations(pg::SpiSession& spi, Oid source,
             const std::string action = refs.text(r, 2).value();
             const std::string constraint = refs.text(r, 3).value();
             const std::string child = refs.text(r, 4).value();
-            if (action == "n" || action == "d")
-                throw Error(sqlstate::kFeatureNotSupported,
-                            "cannot protect table " + covered.front().name + ": foreign key " +
-                                constraint + " of table " + child + " is ON DELETE " +
-                                (action == "n" ? "SET NULL" : "SET DEFAULT"),
-                            "Protection backs up the rows that deletes and ON DELETE CASCADE "
-                            "remove; it cannot back up the rows SET NULL or SET DEFAULT change.",
-                            "Protect with include_children => false, or delete through "
-                            "batchguard.delete_with_backup(), which backs up changed rows too.");
+            if (action == "n" || action == "d") {
+                // The rows this key's action changes are backed up as changed rows; the
+                // table is covered like the others (its own deletes too).
+                add(DatumGetObjectId(refs.datum(r, 1).value()),
+                    " (its foreign key " + constraint + " sets " +
+                        (action == "n" ? "NULL" : "DEFAULT") + " on deletes from " +
+                        covered[next].name + ")");
+                continue;
+            }
             if (action != "c") continue;
             add(DatumGetObjectId(refs.datum(r, 1).value()), " (its foreign key " + constraint +
                                                                 " cascades deletes from " +
@@ -710,6 +1154,14 @@ struct OwnTriggerDrop {
     ~OwnTriggerDrop() { dropping_own_triggers = false; }
 };
 
+// The covered relations with an ON DELETE SET NULL / SET DEFAULT foreign key to a covered
+// relation: their UPDATE trigger collects the rows those actions change.
+pg::Statement changed_by_actions{
+    "SELECT DISTINCT c.conrelid FROM pg_catalog.pg_constraint c"
+    " WHERE c.contype = 'f' AND c.confdeltype IN ('n', 'd') AND c.conparentid = 0"
+    "   AND c.conrelid = ANY ($1) AND c.confrelid = ANY ($1)",
+    {OIDARRAYOID}};
+
 // Creates the triggers on the relations that need them and drops them from relations no
 // protection covers any more (as the caller, who owns them).
 void sync_triggers(const std::vector<Oid>& wanted, const std::vector<Oid>& maybe_unwanted) {
@@ -718,6 +1170,15 @@ void sync_triggers(const std::vector<Oid>& wanted, const std::vector<Oid>& maybe
         return !spi.execute(has_trigger,
                             {pg::Arg::of(ObjectIdGetDatum(relid)), pg::Arg::text(trigger)})
                     .empty();
+    };
+    std::vector<Oid> changed;
+    {
+        pg::Rows r = spi.execute(changed_by_actions, {pg::Arg::of(oid_array(wanted))});
+        for (std::uint64_t i = 0; i < r.size(); ++i)
+            changed.push_back(DatumGetObjectId(r.datum(i, 1).value()));
+    }
+    const auto in = [](const std::vector<Oid>& set, Oid relid) {
+        return std::find(set.begin(), set.end(), relid) != set.end();
     };
     for (Oid relid : wanted) {
         const std::string name = relation_name(relid);
@@ -732,15 +1193,28 @@ void sync_triggers(const std::vector<Oid>& wanted, const std::vector<Oid>& maybe
                             name +
                             " FOR EACH STATEMENT EXECUTE FUNCTION batchguard._protected_truncate()",
                         {}, false);
+        // (PostgreSQL refuses transition tables on a trigger with a column list: UPDATE OF
+        // the key columns is not possible, the function skips other updates quickly.)
+        if (in(changed, relid) && !exists(relid, kChangeTrigger))
+            run_dynamic(std::string("CREATE TRIGGER ") + kChangeTrigger + " AFTER UPDATE ON " +
+                            name +
+                            " REFERENCING OLD TABLE AS batchguard_old NEW TABLE AS batchguard_new"
+                            " FOR EACH STATEMENT EXECUTE FUNCTION batchguard._protected_delete()",
+                        {}, false);
     }
     OwnTriggerDrop own;
     for (Oid relid : maybe_unwanted) {
-        if (std::find(wanted.begin(), wanted.end(), relid) != wanted.end()) continue;
+        if (in(wanted, relid)) continue;
         const std::string name = relation_name(relid);
-        for (const char* trigger : {kDeleteTrigger, kTruncateTrigger})
+        for (const char* trigger : {kDeleteTrigger, kTruncateTrigger, kChangeTrigger})
             if (exists(relid, trigger))
                 run_dynamic(std::string("DROP TRIGGER ") + trigger + " ON " + name, {}, false);
     }
+    for (Oid relid : wanted)
+        if (!in(changed, relid) && exists(relid, kChangeTrigger))
+            run_dynamic(
+                std::string("DROP TRIGGER ") + kChangeTrigger + " ON " + relation_name(relid), {},
+                false);
 }
 
 std::vector<Oid> every_covered() {
@@ -856,13 +1330,18 @@ BATCHGUARD_FUNCTION(batchguard_protected_delete) {
         throw Error(sqlstate::kObjectNotInPrerequisiteState,
                     "batchguard._protected_delete() must be called as a trigger");
     auto* data = reinterpret_cast<TriggerData*>(fcinfo->context);
-    if (!TRIGGER_FIRED_BY_DELETE(data->tg_event) || !TRIGGER_FIRED_AFTER(data->tg_event) ||
-        !TRIGGER_FIRED_FOR_STATEMENT(data->tg_event) || data->tg_oldtable == nullptr)
+    const bool statement =
+        TRIGGER_FIRED_AFTER(data->tg_event) && TRIGGER_FIRED_FOR_STATEMENT(data->tg_event);
+    if (statement && TRIGGER_FIRED_BY_DELETE(data->tg_event) && data->tg_oldtable != nullptr)
+        collect(data->tg_relation, data->tg_oldtable);
+    else if (statement && TRIGGER_FIRED_BY_UPDATE(data->tg_event) && data->tg_oldtable != nullptr &&
+             data->tg_newtable != nullptr)
+        collect_changed(data);
+    else
         throw Error(sqlstate::kObjectNotInPrerequisiteState,
                     "batchguard._protected_delete() must be an AFTER DELETE statement trigger "
-                    "with an OLD TABLE",
+                    "with an OLD TABLE, or an AFTER UPDATE one with both transition tables",
                     {}, "Use batchguard.protect_table().");
-    collect(data->tg_relation, data->tg_oldtable);
     return PointerGetDatum(nullptr);
 }
 
@@ -926,8 +1405,8 @@ BATCHGUARD_FUNCTION(batchguard_protected_drop) {
     if (!installed) PG_RETURN_VOID();
     pg::SpiSession spi;
     pg::Rows r = spi.execute(
-        dropped_protected,
-        {pg::Arg::of(pg::make_text_array({std::string_view(kDeleteTrigger), kTruncateTrigger}))});
+        dropped_protected, {pg::Arg::of(pg::make_text_array({std::string_view(kDeleteTrigger),
+                                                             kTruncateTrigger, kChangeTrigger}))});
     if (r.empty()) PG_RETURN_VOID();
     const std::string type = r.text(0, 1).value();
     const std::string identity = r.text(0, 2).value();
