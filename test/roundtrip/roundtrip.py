@@ -26,9 +26,11 @@ json/jsonb edge values. It fills the tables, picks random ids of the source tabl
 6. protected-table mode (issue 17), in half the cases (all with --protected): the caller
    protects the source table (or, when protect_table refuses it, the first other table it
    accepts), then in one transaction runs random plain DELETE statements -- the ids split
-   over one or two statements, writable CTEs, random rows of a covered child table --
-   commits, and restores the transaction's one backup (last_backup_id): every table must
-   be byte-identical to before. A refusal (protect_table's, or the trigger's, or a
+   over one or two statements, writable CTEs, random rows of a covered child table
+   (children reached through CASCADE, SET NULL and SET DEFAULT keys: the rows the latter
+   change are in the backup with their old values) -- commits, and restores the
+   transaction's one backup (last_backup_id): every table must be byte-identical to
+   before. A refusal (protect_table's, or the trigger's, or a
    RESTRICT reference's) must leave every table unchanged.
 
 Every case is derived from one seed (printed), so a failure is reproducible with
@@ -583,8 +585,7 @@ def check_protected(admin, caller, case, before):
     transaction; its one backup restores every table to what it was."""
     s = case.schema
     rng = random.Random(case.seed * 31 + 13)
-    # The source table, else the first other table protect_table accepts (it refuses a
-    # table whose cascades reach an ON DELETE SET NULL / SET DEFAULT foreign key).
+    # The source table, else the first other table protect_table accepts.
     protected = None
     for t in case.tables:
         try:
@@ -667,6 +668,10 @@ def check_protected(admin, caller, case, before):
             raise Mismatch(f"protected DELETE then restore_backup (statements: {statements}): "
                            + diff(before, after))
         PROTECTED["round trips"] += 1
+        actions = admin.execute("SELECT delete_actions::text FROM batchguard.backups"
+                                " WHERE backup_id = %s", [backup_id]).fetchone()[0] or ""
+        if "set null" in actions or "set default" in actions or "and change" in actions:
+            PROTECTED["round trips with changed rows"] += 1
     finally:
         caller.execute(f"SET ROLE {CALLER}")
         caller.execute(f"SELECT batchguard.unprotect_table('{s}.{protected.name}')")
@@ -927,8 +932,9 @@ def main():
             if reason.startswith("stopped: "):
                 print(f"    a chunk failed {n:4d}: {reason[9:]}")
     if PROTECTED:
-        print(f"  protected tables: {PROTECTED['round trips']} DELETE -> restore round trips, "
-              f"{PROTECTED['nothing deleted']} deleted nothing")
+        print(f"  protected tables: {PROTECTED['round trips']} DELETE -> restore round trips "
+              f"({PROTECTED['round trips with changed rows']} with rows SET NULL / SET DEFAULT "
+              f"changed), {PROTECTED['nothing deleted']} deleted nothing")
         for reason, n in sorted(PROTECTED.items()):
             if ": " in reason:
                 print(f"    {n:4d} {reason}")
