@@ -221,4 +221,5 @@ CREATE TEMP TABLE ps_backups AS SELECT backup_id FROM ps_new_backups;
 DELETE FROM batchguard.audit WHERE backup_id IN (SELECT backup_id FROM ps_backups);
 DELETE FROM batchguard.backups WHERE backup_id IN (SELECT backup_id FROM ps_backups);
 DROP TABLE ps_late, ps_event, ps_tag, ps_member, ps_tenant_team, ps_task, ps_free, ps_lead, ps_team;
+DELETE FROM batchguard.owner_roles WHERE role_name = 'regress_ps_app';
 DROP ROLE regress_ps_app;
