@@ -198,6 +198,24 @@ SELECT pg_temp.ps_back() AS contents_back;
 SELECT pg_temp.error_of($$TRUNCATE ps_tag$$);
 SELECT pg_temp.error_of($$DROP TRIGGER batchguard_protect_changes ON ps_task$$);
 
+-- a key that is ON UPDATE SET NULL too: a transaction that only updates a parent's key
+-- makes no backup; one that deletes a parent backs up what the delete changed
+CREATE TABLE ps_code (code text PRIMARY KEY);
+CREATE TABLE ps_ref (id int PRIMARY KEY,
+                     code text REFERENCES ps_code ON DELETE SET NULL ON UPDATE SET NULL);
+INSERT INTO ps_code VALUES ('a'), ('b'), ('c');
+INSERT INTO ps_ref VALUES (1, 'a'), (2, 'b'), (3, 'c'), (4, 'c');
+SELECT batchguard.protect_table('ps_code');
+SELECT count(*) AS backups_before FROM ps_new_backups \gset
+UPDATE ps_code SET code = 'a2' WHERE code = 'a';
+SELECT count(*) - :backups_before AS new_backups, (SELECT code FROM ps_ref WHERE id = 1) AS ref_1
+  FROM ps_new_backups;
+DELETE FROM ps_code WHERE code = 'c';
+SELECT * FROM pg_temp.ps_lines(batchguard.last_backup_id());
+SELECT batchguard.restore_backup(batchguard.last_backup_id()) ->> 'updated' AS updated;
+SELECT string_agg(id || '=' || coalesce(code, 'NULL'), ' ' ORDER BY id) AS refs FROM ps_ref;
+SELECT batchguard.unprotect_table('ps_code');
+
 -- a SET NULL key added after protect_table: protect_table again covers it
 CREATE TABLE ps_late (id int PRIMARY KEY, lead_id int REFERENCES ps_lead ON DELETE SET NULL);
 INSERT INTO ps_late SELECT id, id FROM ps_lead;
@@ -218,8 +236,9 @@ SELECT count(*) - :backups_before AS new_backups FROM ps_new_backups;
 
 -- clean up
 CREATE TEMP TABLE ps_backups AS SELECT backup_id FROM ps_new_backups;
-DELETE FROM batchguard.audit WHERE backup_id IN (SELECT backup_id FROM ps_backups);
+WITH gone AS (DELETE FROM batchguard.audit WHERE backup_id IN (SELECT backup_id FROM ps_backups) RETURNING 1)
+SELECT count(*) > 0 AS audit_rows_deleted FROM gone;
 DELETE FROM batchguard.backups WHERE backup_id IN (SELECT backup_id FROM ps_backups);
-DROP TABLE ps_late, ps_event, ps_tag, ps_member, ps_tenant_team, ps_task, ps_free, ps_lead, ps_team;
+DROP TABLE ps_ref, ps_code, ps_late, ps_event, ps_tag, ps_member, ps_tenant_team, ps_task, ps_free, ps_lead, ps_team;
 DELETE FROM batchguard.owner_roles WHERE role_name = 'regress_ps_app';
 DROP ROLE regress_ps_app;

@@ -645,10 +645,16 @@ struct DeleteAction {
     std::vector<int> key;  // attribute indexes of the referencing columns
     std::vector<int> set;  // those the action sets (PostgreSQL 15: SET NULL (columns))
     std::string parent, parent_matches;  // FROM [ONLY] parent bg_p, and WHERE bg_p.. = bg_o..
+    // Its ON UPDATE action changes the same columns the same way when a parent's key is
+    // updated (the old key dangles then too): such a change counts only in a transaction
+    // that deleted from a covered table (whose trigger runs before the actions' UPDATE
+    // triggers), so that a transaction that only updates keys makes no backup.
+    bool update_alike = false;
 };
 
 pg::Statement delete_actions_of{
     "SELECT c.confdeltype::pg_catalog.text, pg_catalog.array_to_string(c.conkey, ','),"
+    "       c.confupdtype::pg_catalog.text,"
     "       pg_catalog.array_to_string(CASE WHEN pg_catalog.cardinality(c.confdelsetcols) > 0"
     "                                  THEN c.confdelsetcols ELSE c.conkey END, ','),"
     "       pg_catalog.format(CASE WHEN r.relkind = 'p' THEN '%I.%I' ELSE 'ONLY %I.%I' END,"
@@ -728,9 +734,13 @@ void collect_changed(TriggerData* data) {
             DeleteAction a;
             a.type = r.text(i, 1).value().front();
             a.key = attribute_indexes(r.text(i, 2).value());
-            a.set = attribute_indexes(r.text(i, 3).value());
-            a.parent = r.text(i, 4).value();
-            a.parent_matches = r.text(i, 5).value();
+            const char on_update = r.text(i, 3).value().front();
+            a.update_alike =
+                on_update == 'n' || on_update == 'd' || (a.type == 'd' && on_update == 'c');
+            a.set = attribute_indexes(r.text(i, 4).value());
+            a.parent = r.text(i, 5).value();
+            a.parent_matches = r.text(i, 6).value();
+            if (a.update_alike && !deleted_in_transaction) continue;
             actions.push_back(std::move(a));
         }
     }
