@@ -198,6 +198,25 @@ SELECT pg_temp.ps_back() AS contents_back;
 SELECT pg_temp.error_of($$TRUNCATE ps_tag$$);
 SELECT pg_temp.error_of($$DROP TRIGGER batchguard_protect_changes ON ps_task$$);
 
+-- one DELETE that changes a row through one key (SET NULL from node 1) and then removes it
+-- through another (CASCADE from node 2): the table's DELETE trigger fires before its UPDATE
+-- trigger (PostgreSQL queues a statement event again after each action), and the row
+-- still comes back with the values it had before
+CREATE TABLE ps_node (id int PRIMARY KEY);
+CREATE TABLE ps_edge (id int PRIMARY KEY, src int REFERENCES ps_node ON DELETE CASCADE,
+                      dst int REFERENCES ps_node ON DELETE SET NULL);
+INSERT INTO ps_node VALUES (1), (2);
+INSERT INTO ps_edge VALUES (1, 2, 1), (2, NULL, 2), (3, 1, 2);
+CREATE TEMP TABLE ps_edge_before AS SELECT * FROM ps_edge;
+SELECT batchguard.protect_table('ps_node');
+DELETE FROM ps_node;
+SELECT table_name, row FROM batchguard.backup_rows(batchguard.last_backup_id())
+ ORDER BY table_name, (row ->> 'id')::int;
+SELECT batchguard.restore_backup(batchguard.last_backup_id()) - 'backup_id' - 'tables' AS restored;
+SELECT NOT EXISTS (SELECT * FROM ps_edge_before EXCEPT SELECT * FROM ps_edge)
+       AND (SELECT count(*) FROM ps_edge) = 3 AS edges_back;
+SELECT batchguard.unprotect_table('ps_node');
+
 -- a key that is ON UPDATE SET NULL too: a transaction that only updates a parent's key
 -- makes no backup; one that deletes a parent backs up what the delete changed
 CREATE TABLE ps_code (code text PRIMARY KEY);
@@ -239,6 +258,6 @@ CREATE TEMP TABLE ps_backups AS SELECT backup_id FROM ps_new_backups;
 WITH gone AS (DELETE FROM batchguard.audit WHERE backup_id IN (SELECT backup_id FROM ps_backups) RETURNING 1)
 SELECT count(*) > 0 AS audit_rows_deleted FROM gone;
 DELETE FROM batchguard.backups WHERE backup_id IN (SELECT backup_id FROM ps_backups);
-DROP TABLE ps_ref, ps_code, ps_late, ps_event, ps_tag, ps_member, ps_tenant_team, ps_task, ps_free, ps_lead, ps_team;
+DROP TABLE ps_edge, ps_node, ps_ref, ps_code, ps_late, ps_event, ps_tag, ps_member, ps_tenant_team, ps_task, ps_free, ps_lead, ps_team;
 DELETE FROM batchguard.owner_roles WHERE role_name = 'regress_ps_app';
 DROP ROLE regress_ps_app;

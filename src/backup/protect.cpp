@@ -42,6 +42,7 @@ extern "C" {
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <tuple>
 #include <unordered_map>
 #include <vector>
@@ -84,6 +85,9 @@ struct CollectedTable {
 struct ChangedRow {
     std::uint64_t offset = 0, length = 0;
     std::vector<std::pair<int, std::optional<std::string>>> original;  // attribute index, text
+    // A deleted row of a table whose rows deletes may change ("d" keys): the hash of its
+    // values as deleted, to recognise the change that a later-firing trigger reports.
+    std::size_t image = 0;
 };
 
 // The state before a subtransaction first collected rows: its rollback returns to it.
@@ -603,6 +607,13 @@ void collect(Relation relation, Tuplestorestate* rows) {
     TupleDesc desc = RelationGetDescr(relation);
     PinnedOutputSettings pinned;
     const std::vector<int> key = key_attributes(p.tables[index].meta, desc);
+    // Deletes may change rows of this table too (it has the UPDATE trigger): its deleted
+    // rows are remembered for a change reported after them (see collect_changed).
+    bool changeable = false;
+    if (relation->trigdesc != nullptr)
+        for (int i = 0; i < relation->trigdesc->numtriggers; ++i)
+            changeable = changeable ||
+                         std::string_view(relation->trigdesc->triggers[i].tgname) == kChangeTrigger;
     RowRenderer renderer(desc);
     TransitionReader reader(rows, desc);
     const RowLineFormat format(p.tables[index].meta.name, nullptr);
@@ -615,16 +626,17 @@ void collect(Relation relation, Tuplestorestate* rows) {
         });
         if (!more) break;
         std::optional<ChangedRow> earlier;
-        std::string earlier_key;
+        std::string identity, earlier_key;
+        if (changeable || !p.changed_rows.empty()) identity = renderer.identity(key);
         if (!p.changed_rows.empty()) {
-            earlier_key = changed_key(index, renderer.identity(key));
+            earlier_key = changed_key(index, identity);
             auto it = p.changed_rows.find(earlier_key);
             if (it != p.changed_rows.end()) earlier = it->second;
         }
         renderer.row_json(row_json, earlier ? &earlier->original : nullptr);
         line.clear();
         format.append(line, row_json, nullptr);
-        append_line(p, line);
+        const auto [offset, length] = append_line(p, line);
         CollectedTable& table = p.tables[index];
         ++table.rows;
         if (earlier) {
@@ -632,6 +644,15 @@ void collect(Relation relation, Tuplestorestate* rows) {
             --table.rows;
             --table.changed;
             set_changed_row(p, earlier_key, std::nullopt);
+        }
+        if (changeable) {
+            ChangedRow gone;
+            gone.offset = offset;
+            gone.length = length;
+            if (earlier) gone.original = earlier->original;
+            renderer.row_json(row_json, nullptr);
+            gone.image = std::hash<std::string>{}(row_json);
+            set_changed_row(p, "d" + changed_key(index, identity), std::move(gone));
         }
         renderer.reset();
     }
@@ -854,21 +875,46 @@ void collect_changed(TriggerData* data) {
                     table.changed_columns.push_back(name);
             }
         }
-        changed_json = "[";
-        for (const auto& o : row.original) {
-            if (changed_json.size() > 1) changed_json.push_back(',');
-            append_json_string(changed_json, NameStr(TupleDescAttr(desc, o.first)->attname));
-        }
-        changed_json.push_back(']');
-        before_text.row_json(row_json, &row.original);
-        line.clear();
-        format.append(line, row_json, nullptr, &changed_json);
-        std::tie(row.offset, row.length) = append_line(p, line);
-        ++table.rows;
-        ++table.changed;
+        // The same statement's actions may also have deleted the row after this change: the
+        // DELETE's statement trigger can fire first (PostgreSQL queues a table's statement
+        // event again after each action's query). Then its deleted line gives way to one with
+        // the values from before the change.
         const std::string new_key = changed_key(index, after_text.identity(key));
-        if (new_key != old_key) set_changed_row(p, old_key, std::nullopt);
-        set_changed_row(p, new_key, std::move(row));
+        const std::string gone_key = "d" + new_key;
+        std::optional<ChangedRow> gone;
+        if (auto it = p.changed_rows.find(gone_key); it != p.changed_rows.end()) {
+            after_text.row_json(row_json, nullptr);
+            if (it->second.image == std::hash<std::string>{}(row_json)) gone = it->second;
+        }
+        if (gone) {
+            p.dead.emplace_back(gone->offset, gone->length);
+            for (const auto& o : row.original) {
+                bool known = false;
+                for (const auto& g : gone->original) known = known || g.first == o.first;
+                if (!known) gone->original.push_back(o);
+            }
+            before_text.row_json(row_json, &gone->original);
+            line.clear();
+            format.append(line, row_json, nullptr);
+            std::tie(gone->offset, gone->length) = append_line(p, line);
+            set_changed_row(p, old_key, std::nullopt);
+            set_changed_row(p, gone_key, std::move(gone));
+        } else {
+            changed_json = "[";
+            for (const auto& o : row.original) {
+                if (changed_json.size() > 1) changed_json.push_back(',');
+                append_json_string(changed_json, NameStr(TupleDescAttr(desc, o.first)->attname));
+            }
+            changed_json.push_back(']');
+            before_text.row_json(row_json, &row.original);
+            line.clear();
+            format.append(line, row_json, nullptr, &changed_json);
+            std::tie(row.offset, row.length) = append_line(p, line);
+            ++table.rows;
+            ++table.changed;
+            if (new_key != old_key) set_changed_row(p, old_key, std::nullopt);
+            set_changed_row(p, new_key, std::move(row));
+        }
         before_text.reset();
         after_text.reset();
         ++next_changed;
