@@ -57,21 +57,20 @@ void string_array(std::string& out, const std::vector<std::string>& items) {
     throw Error(sqlstate::kBackupCorrupt, std::string("invalid ") + what, why);
 }
 
-const JsonValue& member(const JsonValue& object, std::string_view name, JsonValue::Kind kind,
-                        const char* what) {
-    const JsonValue* v = object.find(name);
-    if (v == nullptr) bad(what, "\"" + std::string(name) + "\" is missing");
-    if (v->kind != kind) bad(what, "\"" + std::string(name) + "\" has the wrong type");
+JsonRef member(JsonRef object, std::string_view name, JsonValue::Kind kind, const char* what) {
+    const std::optional<JsonRef> v = object.find(name);
+    if (!v) bad(what, "\"" + std::string(name) + "\" is missing");
+    if (v->kind() != kind) bad(what, "\"" + std::string(name) + "\" has the wrong type");
     return *v;
 }
 
-const std::string& string_member(const JsonValue& object, std::string_view name, const char* what) {
-    return member(object, name, JsonValue::Kind::kString, what).text;
+std::string string_member(JsonRef object, std::string_view name, const char* what) {
+    return std::string(member(object, name, JsonValue::Kind::kString, what).text());
 }
 
-std::int64_t to_int64(const JsonValue& v, const char* what, std::string_view name) {
+std::int64_t to_int64(JsonRef v, const char* what, std::string_view name) {
     std::int64_t n = 0;
-    const std::string& t = v.text;
+    const std::string_view t = v.text();
     auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), n);
     if (ec != std::errc() || end != t.data() + t.size() || n < 0)
         bad(what, "\"" + std::string(name) + "\" must be a non-negative integer");
@@ -80,14 +79,38 @@ std::int64_t to_int64(const JsonValue& v, const char* what, std::string_view nam
 
 constexpr const char* kHeader = "backup header";
 
-std::vector<std::string> strings(const JsonValue& array) {
+std::vector<std::string> strings(JsonRef array) {
     std::vector<std::string> out;
-    for (const JsonValue& item : array.items) {
+    out.reserve(array.size());
+    for (JsonRef item : array.items()) {
         if (!item.is_string()) bad(kHeader, "a column name is not a string");
-        out.push_back(item.text);
+        out.emplace_back(item.text());
     }
     return out;
 }
+
+// The header and trailer are parsed into one tape per thread, reused: no allocation per
+// line once warm.
+JsonTape& line_tape() {
+    static thread_local JsonTape tape;
+    return tape;
+}
+
+// Parses `line` into the thread's tape and gives back a very large line's memory when
+// done.
+class ParsedLine {
+  public:
+    ParsedLine(std::string_view line, const char* what) : tape_(line_tape()) {
+        tape_.parse(line, what);
+    }
+    ~ParsedLine() { tape_.trim(); }
+    ParsedLine(const ParsedLine&) = delete;
+    ParsedLine& operator=(const ParsedLine&) = delete;
+    JsonRef root() const { return tape_.root(); }
+
+  private:
+    JsonTape& tape_;
+};
 constexpr const char* kTrailer = "backup trailer";
 
 }  // namespace
@@ -357,10 +380,11 @@ void RowLineFormat::append(std::string& out, std::string_view row_json,
 }
 
 BackupHeader parse_header_line(std::string_view line) {
-    const JsonValue v = parse_json(line, kHeader);
+    const ParsedLine parsed(line, kHeader);
+    const JsonRef v = parsed.root();
     if (!v.is_object()) bad(kHeader, "the first line is not a JSON object");
-    const JsonValue* format = v.find("format");
-    if (format == nullptr || !format->is_string() || format->text != kBackupFormatName)
+    const std::optional<JsonRef> format = v.find("format");
+    if (!format || !format->is_string() || format->text() != kBackupFormatName)
         bad(kHeader, "the first line does not name the format \"pg_batchguard backup\"");
     BackupHeader h;
     h.version = static_cast<int>(
@@ -373,30 +397,37 @@ BackupHeader parse_header_line(std::string_view line) {
                         std::to_string(kBackupFormatVersion) + ".");
     h.backup_id = string_member(v, "backup_id", kHeader);
     h.owner = string_member(v, "owner", kHeader);
-    if (const JsonValue* label = v.find("label"); label != nullptr && label->is_string())
-        h.label = label->text;
+    if (const std::optional<JsonRef> label = v.find("label"); label && label->is_string())
+        h.label = std::string(label->text());
     h.source = string_member(v, "source", kHeader);
-    h.include_children = member(v, "include_children", JsonValue::Kind::kBool, kHeader).boolean;
+    h.include_children = member(v, "include_children", JsonValue::Kind::kBool, kHeader).boolean();
     h.server_version = string_member(v, "server_version", kHeader);
     h.encoding = string_member(v, "encoding", kHeader);
     h.created_at = string_member(v, "created_at", kHeader);
     h.expires_at = string_member(v, "expires_at", kHeader);
-    const JsonValue& settings = member(v, "settings", JsonValue::Kind::kObject, kHeader);
-    for (std::size_t i = 0; i < settings.keys.size(); ++i) {
-        if (!settings.values[i].is_string())
-            bad(kHeader, "setting \"" + settings.keys[i] + "\" is not a string");
-        h.settings.emplace_back(settings.keys[i], settings.values[i].text);
+    const JsonRef settings = member(v, "settings", JsonValue::Kind::kObject, kHeader);
+    h.settings.reserve(settings.size());
+    for (JsonRef setting : settings.members()) {
+        if (!setting.value().is_string())
+            bad(kHeader, "setting \"" + std::string(setting.text()) + "\" is not a string");
+        h.settings.emplace_back(setting.text(), setting.value().text());
     }
+    const JsonRef tables = member(v, "tables", JsonValue::Kind::kArray, kHeader);
+    // Reserved: the names in `names` point into the tables and must not move.
+    h.tables.reserve(tables.size());
     // Names looked up in a hash set: a hostile header with many tables stays linear.
-    std::unordered_set<std::string> names;
-    for (const JsonValue& t : member(v, "tables", JsonValue::Kind::kArray, kHeader).items) {
+    std::unordered_set<std::string_view> names;
+    names.reserve(tables.size());
+    for (JsonRef t : tables.items()) {
         check_interrupts();
         if (!t.is_object()) bad(kHeader, "a table entry is not an object");
-        BackupTable table;
+        BackupTable& table = h.tables.emplace_back();
         table.name = string_member(t, "name", kHeader);
         if (!names.insert(table.name).second)
             bad(kHeader, "table \"" + table.name + "\" is listed twice");
-        for (const JsonValue& c : member(t, "columns", JsonValue::Kind::kArray, kHeader).items) {
+        const JsonRef columns = member(t, "columns", JsonValue::Kind::kArray, kHeader);
+        table.columns.reserve(columns.size());
+        for (JsonRef c : columns.items()) {
             if (!c.is_object()) bad(kHeader, "a column entry is not an object");
             table.columns.push_back(
                 {string_member(c, "name", kHeader), string_member(c, "type", kHeader)});
@@ -404,20 +435,20 @@ BackupHeader parse_header_line(std::string_view line) {
         table.key_columns = strings(member(t, "key", JsonValue::Kind::kArray, kHeader));
         if (h.version >= 2) {
             table.owner = string_member(t, "owner", kHeader);
-            table.writable = member(t, "writable", JsonValue::Kind::kBool, kHeader).boolean;
+            table.writable = member(t, "writable", JsonValue::Kind::kBool, kHeader).boolean();
         }
-        for (const JsonValue& r : member(t, "references", JsonValue::Kind::kArray, kHeader).items) {
+        const JsonRef references = member(t, "references", JsonValue::Kind::kArray, kHeader);
+        table.references.reserve(references.size());
+        for (JsonRef r : references.items()) {
             if (!r.is_object()) bad(kHeader, "a reference is not an object");
-            BackupReference ref;
+            BackupReference& ref = table.references.emplace_back();
             ref.parent = string_member(r, "parent", kHeader);
             ref.columns = strings(member(r, "columns", JsonValue::Kind::kArray, kHeader));
             ref.parent_columns =
                 strings(member(r, "parent_columns", JsonValue::Kind::kArray, kHeader));
             if (ref.columns.empty() || ref.columns.size() != ref.parent_columns.size())
                 bad(kHeader, "a reference's columns do not match its parent's");
-            table.references.push_back(std::move(ref));
         }
-        h.tables.push_back(std::move(table));
     }
     if (h.tables.empty()) bad(kHeader, "no tables are listed");
     for (const BackupTable& t : h.tables)
@@ -431,16 +462,17 @@ BackupHeader parse_header_line(std::string_view line) {
 bool is_trailer_line(std::string_view line) { return line.substr(0, 11) == "{\"trailer\":"; }
 
 BackupTrailer parse_trailer_line(std::string_view line) {
-    const JsonValue v = parse_json(line, kTrailer);
-    if (!v.is_object() || !member(v, "trailer", JsonValue::Kind::kBool, kTrailer).boolean)
+    const ParsedLine parsed(line, kTrailer);
+    const JsonRef v = parsed.root();
+    if (!v.is_object() || !member(v, "trailer", JsonValue::Kind::kBool, kTrailer).boolean())
         bad(kTrailer, "the last line is not a trailer");
     BackupTrailer t;
-    const JsonValue& counts = member(v, "row_counts", JsonValue::Kind::kObject, kTrailer);
-    for (std::size_t i = 0; i < counts.keys.size(); ++i) {
-        if (counts.values[i].kind != JsonValue::Kind::kNumber)
+    const JsonRef counts = member(v, "row_counts", JsonValue::Kind::kObject, kTrailer);
+    t.row_counts.reserve(counts.size());
+    for (JsonRef count : counts.members()) {
+        if (count.value().kind() != JsonValue::Kind::kNumber)
             bad(kTrailer, "a row count is not a number");
-        t.row_counts.emplace_back(counts.keys[i],
-                                  to_int64(counts.values[i], kTrailer, counts.keys[i]));
+        t.row_counts.emplace_back(count.text(), to_int64(count.value(), kTrailer, count.text()));
     }
     t.total_rows = to_int64(member(v, "total_rows", JsonValue::Kind::kNumber, kTrailer), kTrailer,
                             "total_rows");

@@ -65,6 +65,194 @@ JsonValue parse_json(std::string_view text, const char* what) {
     return v;
 }
 
+// Builds a JsonTape with JsonParser's primitives, in the same order of checks as
+// JsonParser::value (the same error for the same text).
+class JsonTapeBuilder {
+  public:
+    JsonTapeBuilder(JsonTape& tape, std::string_view text, const char* what)
+        : tape_(tape), p_(text, what) {}
+
+    void document() {
+        value(0);
+        p_.ws();
+        if (!p_.at_end()) p_.fail("trailing characters");
+    }
+
+  private:
+    using Kind = JsonValue::Kind;
+
+    std::uint32_t add(Kind kind) {
+        tape_.nodes_.emplace_back();
+        tape_.nodes_.back().kind = kind;
+        return static_cast<std::uint32_t>(tape_.nodes_.size() - 1);
+    }
+    void close(std::uint32_t node) {
+        tape_.nodes_[node].end = static_cast<std::uint32_t>(tape_.nodes_.size());
+    }
+    // A string node, its decoded text in the arena.
+    std::uint32_t string(Kind kind) {
+        const std::uint32_t node = add(kind);
+        const std::size_t start = tape_.arena_.size();
+        p_.string(&tape_.arena_);
+        tape_.nodes_[node].offset = static_cast<std::uint32_t>(start);
+        tape_.nodes_[node].length = static_cast<std::uint32_t>(tape_.arena_.size() - start);
+        close(node);
+        return node;
+    }
+    void boolean(bool value) {
+        const std::uint32_t node = add(Kind::kBool);
+        tape_.nodes_[node].boolean = value;
+        close(node);
+    }
+    std::string_view text(std::uint32_t node) const {
+        const JsonTape::Node& n = tape_.nodes_[node];
+        return std::string_view(tape_.arena_).substr(n.offset, n.length);
+    }
+
+    void value(int depth) {
+        if (depth >= kMaxJsonDepth) p_.fail("nesting too deep");
+        p_.ws();
+        switch (p_.peek()) {
+            case '{':
+                object(depth);
+                break;
+            case '[':
+                array(depth);
+                break;
+            case '"':
+                string(Kind::kString);
+                break;
+            case 't':
+                p_.literal("true");
+                boolean(true);
+                break;
+            case 'f':
+                p_.literal("false");
+                boolean(false);
+                break;
+            case 'n':
+                p_.literal("null");
+                close(add(Kind::kNull));
+                break;
+            default: {
+                const std::size_t start = p_.pos();
+                p_.number(nullptr);
+                const std::uint32_t node = add(Kind::kNumber);
+                tape_.nodes_[node].offset = static_cast<std::uint32_t>(tape_.arena_.size());
+                tape_.nodes_[node].length = static_cast<std::uint32_t>(p_.pos() - start);
+                tape_.arena_.append(p_.text(), start, p_.pos() - start);
+                close(node);
+            }
+        }
+    }
+
+    void array(int depth) {
+        p_.expect('[');
+        const std::uint32_t node = add(Kind::kArray);
+        p_.ws();
+        if (p_.peek() == ']') {
+            p_.expect(']');
+            close(node);
+            return;
+        }
+        for (;;) {
+            value(depth + 1);
+            ++tape_.nodes_[node].count;
+            p_.ws();
+            if (p_.peek() == ',') {
+                p_.expect(',');
+                continue;
+            }
+            p_.expect(']');
+            close(node);
+            return;
+        }
+    }
+
+    void object(int depth) {
+        p_.expect('{');
+        const std::uint32_t node = add(Kind::kObject);
+        p_.ws();
+        if (p_.peek() == '}') {
+            p_.expect('}');
+            close(node);
+            return;
+        }
+        for (;;) {
+            p_.ws();
+            const std::uint32_t key = string(Kind::kString);
+            p_.ws();
+            p_.expect(':');
+            // The keys before this one: each followed by its value, whose end is the
+            // next key.
+            for (std::uint32_t k = node + 1; k < key; k = tape_.nodes_[k + 1].end)
+                if (text(k) == text(key))
+                    p_.fail("duplicate key \"" + std::string(text(key)) + "\"");
+            value(depth + 1);
+            ++tape_.nodes_[node].count;
+            p_.ws();
+            if (p_.peek() == ',') {
+                p_.expect(',');
+                continue;
+            }
+            p_.expect('}');
+            close(node);
+            return;
+        }
+    }
+
+    JsonTape& tape_;
+    JsonParser p_;
+};
+
+void JsonTape::parse(std::string_view text, const char* what) {
+    nodes_.clear();
+    arena_.clear();
+    JsonTapeBuilder(*this, text, what).document();
+}
+
+void JsonTape::trim() {
+    constexpr std::size_t kKeep = std::size_t{1} << 20;
+    if (arena_.capacity() > kKeep) std::string().swap(arena_);
+    if (nodes_.capacity() * sizeof(Node) > kKeep) std::vector<Node>().swap(nodes_);
+}
+
+JsonValue::Kind JsonRef::kind() const { return tape_->nodes_[index_].kind; }
+bool JsonRef::boolean() const { return tape_->nodes_[index_].boolean; }
+std::string_view JsonRef::text() const {
+    const JsonTape::Node& n = tape_->nodes_[index_];
+    return std::string_view(tape_->arena_).substr(n.offset, n.length);
+}
+std::size_t JsonRef::size() const { return tape_->nodes_[index_].count; }
+
+JsonRef::Iterator& JsonRef::Iterator::operator++() {
+    // An object's member is a key node followed by its value: step over both.
+    index_ = tape_->nodes_[members_ ? index_ + 1 : index_].end;
+    return *this;
+}
+
+JsonRef::Range JsonRef::items() const {
+    const JsonTape::Node& n = tape_->nodes_[index_];
+    const std::uint32_t last = n.kind == JsonValue::Kind::kArray ? n.end : index_ + 1;
+    return {Iterator(tape_, index_ + 1, false), Iterator(tape_, last, false)};
+}
+
+JsonRef::Range JsonRef::members() const {
+    const JsonTape::Node& n = tape_->nodes_[index_];
+    const std::uint32_t last = n.kind == JsonValue::Kind::kObject ? n.end : index_ + 1;
+    return {Iterator(tape_, index_ + 1, true), Iterator(tape_, last, true)};
+}
+
+JsonRef JsonRef::value() const { return JsonRef(tape_, index_ + 1); }
+
+std::optional<JsonRef> JsonRef::find(std::string_view key) const {
+    const JsonTape::Node& n = tape_->nodes_[index_];
+    if (n.kind != JsonValue::Kind::kObject) return std::nullopt;
+    for (std::uint32_t k = index_ + 1; k < n.end; k = tape_->nodes_[k + 1].end)
+        if (JsonRef(tape_, k).text() == key) return JsonRef(tape_, k + 1);
+    return std::nullopt;
+}
+
 std::size_t find_json_container_end(std::string_view text, std::size_t pos, const char* what) {
     auto fail = [&](const char* why) -> void {
         throw Error(sqlstate::kBackupCorrupt, std::string("invalid ") + what,

@@ -39,6 +39,82 @@ class JsonValue {
 // naming `what` and the byte offset on malformed input, duplicate keys or depth > 64.
 JsonValue parse_json(std::string_view text, const char* what);
 
+// A parsed JSON document as one flat array of nodes (each container followed by its
+// members, an object's as key node + value) with every string and number in one arena:
+// what the backup header and trailer readers walk. parse_json builds a tree of vectors and
+// strings, tens of allocations per header; a JsonTape reused from line to line allocates
+// nothing once warm (a fuzzer reads thousands of headers per second, the server one per
+// file). Same rules and errors as parse_json.
+class JsonTape;
+
+// A node of a JsonTape (valid until the tape parses again).
+class JsonRef {
+  public:
+    JsonValue::Kind kind() const;
+    bool boolean() const;
+    // kString: the decoded string; kNumber: the literal as written; keys of members().
+    std::string_view text() const;
+    // kObject: the value of `key`, if present (nullopt for any other kind).
+    std::optional<JsonRef> find(std::string_view key) const;
+    // kArray: the number of items; kObject: of members.
+    std::size_t size() const;
+    bool is_object() const { return kind() == JsonValue::Kind::kObject; }
+    bool is_string() const { return kind() == JsonValue::Kind::kString; }
+
+    // Iterates over an array's items, or an object's members as (key node, value node).
+    class Iterator {
+      public:
+        Iterator(const JsonTape* tape, std::uint32_t index, bool members)
+            : tape_(tape), index_(index), members_(members) {}
+        JsonRef operator*() const { return JsonRef(tape_, index_); }
+        Iterator& operator++();
+        bool operator!=(const Iterator& other) const { return index_ != other.index_; }
+
+      private:
+        const JsonTape* tape_;
+        std::uint32_t index_;
+        bool members_;  // steps over a key node and its value
+    };
+    struct Range {
+        Iterator first, last;
+        Iterator begin() const { return first; }
+        Iterator end() const { return last; }
+    };
+    Range items() const;    // kArray (empty for any other kind)
+    Range members() const;  // kObject: the key nodes, value() of each is its value (or empty)
+    JsonRef value() const;  // of a key node from members()
+
+  private:
+    friend class JsonTape;
+    JsonRef(const JsonTape* tape, std::uint32_t index) : tape_(tape), index_(index) {}
+    const JsonTape* tape_;
+    std::uint32_t index_;
+};
+
+class JsonTape {
+  public:
+    // Parses one JSON document (surrounding whitespace allowed), replacing the previous
+    // one. Throws what parse_json throws for the same text.
+    void parse(std::string_view text, const char* what);
+    JsonRef root() const { return JsonRef(this, 0); }
+    // Gives back memory a very large document needed.
+    void trim();
+
+  private:
+    friend class JsonRef;
+    friend class JsonTapeBuilder;
+    struct Node {
+        JsonValue::Kind kind = JsonValue::Kind::kNull;
+        bool boolean = false;
+        std::uint32_t offset = 0;  // kString, kNumber, keys: the text in arena_
+        std::uint32_t length = 0;
+        std::uint32_t end = 0;    // one past the node's last descendant
+        std::uint32_t count = 0;  // kArray: items; kObject: members
+    };
+    std::vector<Node> nodes_;
+    std::string arena_;
+};
+
 // Finds the end of the object or array that starts at `pos` without recursion (any depth):
 // strings and brackets are matched, the rest is left for a full parser (jsonb_in) to check.
 // Throws Error(kBackupCorrupt) when the value is unbalanced or unterminated.

@@ -8,6 +8,10 @@
 
 namespace batchguard {
 
+LineSplitter::~LineSplitter() {
+    if (capacity_ == kChunkBufferSize) give_back_chunk_buffer(std::move(buffer_));
+}
+
 std::optional<std::string_view> LineSplitter::next() {
     for (;;) {
         const char* base = buffer_.get() + start_;
@@ -42,7 +46,10 @@ std::optional<std::string_view> LineSplitter::next() {
         if (capacity_ - end_ < chunk_ / 2 + 1) {
             const std::size_t needed = end_ + chunk_;
             const std::size_t grown = std::max(needed, std::min(2 * capacity_, max_line_ + chunk_));
-            std::unique_ptr<char[]> larger(new char[grown]);
+            // (the first buffer of a splitter is one chunk: a kept one when it can be)
+            std::unique_ptr<char[]> larger(grown == kChunkBufferSize
+                                               ? take_chunk_buffer()
+                                               : std::unique_ptr<char[]>(new char[grown]));
             if (end_ > 0) std::memcpy(larger.get(), buffer_.get(), end_);
             buffer_ = std::move(larger);
             capacity_ = grown;

@@ -20,6 +20,9 @@ class LineSplitter {
     explicit LineSplitter(ByteSource& source, std::size_t max_line = kDefaultMaxLine,
                           std::size_t chunk = 64 * 1024)
         : source_(source), max_line_(max_line), chunk_(chunk) {}
+    ~LineSplitter();
+    LineSplitter(const LineSplitter&) = delete;
+    LineSplitter& operator=(const LineSplitter&) = delete;
 
     // The next line without its '\n' (valid until the next call), or nullopt at the end.
     // Data after the last '\n' is an error: every line of a backup ends with one.

@@ -16,6 +16,16 @@ namespace batchguard {
 // Deeper nesting is refused (the parser recurses).
 inline constexpr int kMaxJsonDepth = 64;
 
+// Bytes that stand for themselves inside a JSON string: not '"', '\\' or a control
+// character.
+inline constexpr struct PlainStringBytes {
+    bool plain[256];
+    constexpr PlainStringBytes() : plain() {
+        for (int c = 0x20; c < 256; ++c) plain[c] = c != '"' && c != '\\';
+    }
+    constexpr bool operator[](unsigned char c) const { return plain[c]; }
+} kPlainStringByte;
+
 class JsonParser {
   public:
     JsonParser(std::string_view text, const char* what) : s_(text), what_(what) {}
@@ -34,6 +44,7 @@ class JsonParser {
     bool at_end() const { return pos_ >= s_.size(); }
     char peek() const { return at_end() ? '\0' : s_[pos_]; }
     std::size_t pos() const { return pos_; }
+    std::string_view text() const { return s_; }
     void set_pos(std::size_t p) { pos_ = p; }
 
     void expect(char c) {
@@ -97,13 +108,11 @@ class JsonParser {
                 escape(out);
                 continue;
             }
-            // Copy a run of plain bytes at once.
+            // Copy a run of plain bytes at once. (One table lookup per byte instead of three
+            // comparisons: a fuzzer traces every comparison, and the header's strings are
+            // most of its bytes.)
             std::size_t end = pos_ + 1;
-            while (end < s_.size()) {
-                const auto d = static_cast<unsigned char>(s_[end]);
-                if (d == '"' || d == '\\' || d < 0x20) break;
-                ++end;
-            }
+            while (end < s_.size() && kPlainStringByte[static_cast<unsigned char>(s_[end])]) ++end;
             if (out) out->append(s_, pos_, end - pos_);
             pos_ = end;
         }

@@ -127,7 +127,9 @@ namespace {
 
 // Compressed input is read in chunks of this size (zstd suggests one block, 128 KiB + 3;
 // any size works, and 64 KiB stays below the allocators' thresholds for mmap).
-constexpr std::size_t kReadChunk = 64 * 1024;
+constexpr std::size_t kReadChunk = kChunkBufferSize;
+
+thread_local std::unique_ptr<char[]> spare_chunk_buffers[2];
 
 // One decompression context kept per thread for the next reader: creating one costs
 // more than decompressing a small file (a fuzzer reads thousands per second). Only a
@@ -142,6 +144,20 @@ thread_local KeptContext kept_context;
 
 }  // namespace
 
+std::unique_ptr<char[]> take_chunk_buffer() {
+    for (std::unique_ptr<char[]>& spare : spare_chunk_buffers)
+        if (spare) return std::move(spare);
+    return std::unique_ptr<char[]>(new char[kChunkBufferSize]);
+}
+
+void give_back_chunk_buffer(std::unique_ptr<char[]> buffer) {
+    for (std::unique_ptr<char[]>& spare : spare_chunk_buffers)
+        if (!spare) {
+            spare = std::move(buffer);
+            return;
+        }
+}
+
 ZstdReader::ZstdReader(ByteSource& source) : source_(source) {
     ZSTD_DCtx* dctx = kept_context.dctx;
     kept_context.dctx = nullptr;
@@ -151,10 +167,11 @@ ZstdReader::ZstdReader(ByteSource& source) : source_(source) {
     ZSTD_DCtx_reset(dctx, ZSTD_reset_session_and_parameters);
     // A window larger than 128 MiB would let a crafted file demand that much memory.
     ZSTD_DCtx_setParameter(dctx, ZSTD_d_windowLogMax, 27);
-    in_.reset(new char[kReadChunk]);
+    in_ = take_chunk_buffer();
 }
 
 ZstdReader::~ZstdReader() {
+    give_back_chunk_buffer(std::move(in_));
     if (kept_context.dctx == nullptr && ZSTD_sizeof_DCtx(dctx_of(dctx_)) <= kept_context_limit)
         kept_context.dctx = dctx_of(dctx_);
     else

@@ -27,6 +27,14 @@ class ByteSource {
     virtual std::size_t read(char* buffer, std::size_t capacity) = 0;
 };
 
+// Buffers of kChunkBufferSize bytes (a read chunk: ZstdReader's input, a LineSplitter's
+// first buffer), two kept per thread for the next reader: a fuzz target reads thousands
+// of small files per second, and a fresh 64 KiB buffer each time (allocated, poisoned and
+// quarantined under AddressSanitizer) cost more than reading them. Not zero-filled.
+inline constexpr std::size_t kChunkBufferSize = 64 * 1024;
+std::unique_ptr<char[]> take_chunk_buffer();
+void give_back_chunk_buffer(std::unique_ptr<char[]> buffer);
+
 struct ZstdOptions {
     int level = 3;
     // zstd worker threads (0 = compress in the calling thread). The threads only run

@@ -206,6 +206,120 @@ TEST(Json, RejectsMalformedDocuments) {
     EXPECT_EQ(parse_json(" [1, -2.5e3, true, null, {\"k\": \"v\"}] ", "doc").items.size(), 5u);
 }
 
+// A JsonTape node as parse_json's tree would show it (the text of kString/kNumber).
+std::string tape_render(JsonRef v) {
+    switch (v.kind()) {
+        case JsonValue::Kind::kNull:
+            return "null";
+        case JsonValue::Kind::kBool:
+            return v.boolean() ? "true" : "false";
+        case JsonValue::Kind::kNumber:
+            return std::string(v.text());
+        case JsonValue::Kind::kString:
+            return "s:" + std::string(v.text());
+        case JsonValue::Kind::kArray: {
+            std::string out = "[" + std::to_string(v.size());
+            for (JsonRef item : v.items()) out += " " + tape_render(item);
+            return out + "]";
+        }
+        case JsonValue::Kind::kObject: {
+            std::string out = "{" + std::to_string(v.size());
+            for (JsonRef m : v.members())
+                out += " " + std::string(m.text()) + "=" + tape_render(m.value());
+            return out + "}";
+        }
+    }
+    return "?";
+}
+
+std::string tree_render(const JsonValue& v) {
+    switch (v.kind) {
+        case JsonValue::Kind::kNull:
+            return "null";
+        case JsonValue::Kind::kBool:
+            return v.boolean ? "true" : "false";
+        case JsonValue::Kind::kNumber:
+            return v.text;
+        case JsonValue::Kind::kString:
+            return "s:" + v.text;
+        case JsonValue::Kind::kArray: {
+            std::string out = "[" + std::to_string(v.items.size());
+            for (const JsonValue& item : v.items) out += " " + tree_render(item);
+            return out + "]";
+        }
+        case JsonValue::Kind::kObject: {
+            std::string out = "{" + std::to_string(v.keys.size());
+            for (std::size_t i = 0; i < v.keys.size(); ++i)
+                out += " " + v.keys[i] + "=" + tree_render(v.values[i]);
+            return out + "}";
+        }
+    }
+    return "?";
+}
+
+// What parsing `text` gives: the rendered value, or the error with its detail (the byte).
+template <typename Parse>
+std::string outcome_of(Parse parse) {
+    try {
+        return parse();
+    } catch (const Error& e) {
+        return std::string(e.sqlstate()) + ": " + e.what() + " / " + e.detail();
+    }
+}
+
+TEST(JsonTape, SameValuesAndErrorsAsParseJson) {
+    std::string deep64(64, '['), deep65(65, '[');
+    deep64 += std::string(64, ']');
+    deep65 += std::string(65, ']');
+    JsonTape tape;  // reused from document to document, as the readers do
+    for (const std::string& text : std::vector<std::string>{
+             "",
+             "{",
+             "[1,]",
+             "{\"a\":1,\"a\":2}",
+             "{\"a\":{\"b\":1,\"b\":2}}",
+             "{\"a\":1,\"b\":{\"a\":1},\"c\":[{\"a\":1},{\"a\":2}]}",
+             "01",
+             "1.",
+             "-",
+             "tru",
+             "\"\x01\"",
+             "{} x",
+             "{\"a\" 1}",
+             "[\"\\x\"]",
+             deep64,
+             deep65,
+             " [1, -2.5e3, true, false, null, {\"k\": \"v\"}, [], {}] ",
+             R"({"a\u00e9":"\ud83d\ude00\/\t","n":-0.5E+2,"e":"","x":[[],[{}]]})",
+             R"({"a":1,"\u0061":2})",
+             R"("\ud83d")",
+             R"("\u0000")",
+             "\"plain\"",
+             "7"}) {
+        EXPECT_EQ(outcome_of([&] {
+                      tape.parse(text, "doc");
+                      return tape_render(tape.root());
+                  }),
+                  outcome_of([&] { return tree_render(parse_json(text, "doc")); }))
+            << text;
+    }
+}
+
+TEST(JsonTape, FindItemsAndMembersOnlyForTheirKinds) {
+    JsonTape tape;
+    tape.parse(R"({"a":[1,{"b":2}],"c":{"d":[3]},"e":"s"})", "doc");
+    const JsonRef root = tape.root();
+    ASSERT_TRUE(root.find("c"));
+    EXPECT_FALSE(root.find("b"));  // only the object's own keys
+    EXPECT_EQ(root.find("c")->find("d")->size(), 1u);
+    const JsonRef a = *root.find("a");
+    EXPECT_FALSE(a.find("b"));  // an array has no keys
+    EXPECT_EQ(a.members().begin() != a.members().end(), false);
+    const JsonRef c = *root.find("c");
+    EXPECT_EQ(c.items().begin() != c.items().end(), false);  // an object has no items
+    EXPECT_FALSE(root.find("e")->find("s"));
+}
+
 TEST(Json, ContainerEndAnyDepthWithoutRecursion) {
     std::string deep(100000, '[');
     deep += std::string(100000, ']');
