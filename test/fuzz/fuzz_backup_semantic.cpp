@@ -219,11 +219,19 @@ LineCache<std::vector<std::string>>& header_cache() {
 std::vector<std::string> header_table_names(const std::vector<std::string>& lines) {
     if (lines.empty()) return {};
     return header_cache().get(lines[0], [](const std::string& header) {
+        // A tape, reused: no tree of vectors and strings for a header read only once.
+        static batchguard::JsonTape tape;
+        std::vector<std::string> names;
         try {
-            return table_names(batchguard::parse_json(header, "header"));
+            tape.parse(header, "header");
         } catch (const batchguard::Error&) {
-            return std::vector<std::string>{};
+            return names;
         }
+        if (const auto tables = tape.root().find("tables"))
+            for (batchguard::JsonRef t : tables->items())
+                if (const auto name = t.find("name"); name && name->is_string())
+                    names.emplace_back(name->text());
+        return names;
     });
 }
 
