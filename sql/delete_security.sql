@@ -102,6 +102,21 @@ RESET ROLE;
 SELECT array_agg(id ORDER BY id) AS convs, (SELECT count(*) FROM ds_turn) AS turns,
        (SELECT count(*) FROM batchguard.backups WHERE owner LIKE 'regress\_dl\_%') AS backups FROM ds_conv;
 
+-- row security hides a row that an ON DELETE SET NULL reaches (the action bypasses row
+-- security): the delete would change a row the backup lacks, so it is refused and nothing
+-- is deleted or changed (found by the random round trips, seed 31620: the removed rows of a
+-- self-referencing table made room for that update in the check)
+CREATE TABLE ds_tree (id int PRIMARY KEY, parent int REFERENCES ds_tree ON DELETE SET NULL);
+INSERT INTO ds_tree VALUES (1, NULL), (2, 1), (3, 1), (4, 3);
+GRANT SELECT, DELETE, UPDATE ON ds_tree TO regress_dl_alice;
+ALTER TABLE ds_tree ENABLE ROW LEVEL SECURITY;
+CREATE POLICY not_three ON ds_tree USING (id <> 3);
+SET ROLE regress_dl_alice;
+SELECT pg_temp.error_of($$SELECT batchguard.delete_with_backup('ds_tree', '{1,2}')$$);
+RESET ROLE;
+SELECT array_agg(format('%s:%s', id, parent) ORDER BY id) AS tree FROM ds_tree;
+DROP TABLE ds_tree;
+
 -- clean up: the roles' backups and audit rows, the tables, the roles
 SET ROLE regress_dl_alice;
 SELECT count(*) FILTER (WHERE batchguard.delete_backup(backup_id)) AS alice_deleted FROM batchguard.backups;

@@ -561,7 +561,8 @@ std::vector<int> RowPlan::fetch(const PlanEdge& edge, const RowSet& parent_rows,
 // Semi-naive fixpoint: each round follows the rows found in the previous one.
 void RowPlan::grow() {
     std::vector<std::vector<int>> frontier(tables_.size());
-    for (int r = 0; r < static_cast<int>(tables_[0].deleted.size()); ++r) frontier[0].push_back(r);
+    direct_rows_ = tables_[0].deleted.size();
+    for (int r = 0; r < static_cast<int>(direct_rows_); ++r) frontier[0].push_back(r);
     const bool lock = mode_ == PlanMode::kDelete;
     for (bool any = true; any;) {
         any = false;
@@ -594,12 +595,17 @@ void RowPlan::changed_rows() {
         RowSet matched;
         fetch(edge, tables_[edge.parent].deleted, all, matched, e, lock);
         for (const RowSet::Row& row : matched.rows) {
-            const bool removed = child.deleted.find(row.relation, row.tid) >= 0;
+            const int removed_index = child.deleted.find(row.relation, row.tid);
+            const bool removed = removed_index >= 0;
             if (edge.action == 'a' || edge.action == 'r') {
                 if (!removed) ++child.blocking;
                 continue;
             }
-            if (removed) continue;
+            if (removed) {
+                const bool direct = edge.child == 0 && std::size_t(removed_index) < direct_rows_;
+                if (!direct) ++child.removed_and_reached[row.relation];
+                continue;
+            }
             int index = child.changed.find(row.relation, row.tid);
             if (index < 0) {
                 index = child.changed.add(row);
@@ -621,12 +627,10 @@ std::map<Oid, RowPlan::Expected> RowPlan::expected() const {
             x.updated_max += static_cast<std::int64_t>(t.changed_by[i].size());
         }
         // A removed row that a SET NULL / SET DEFAULT reference also reaches may be
-        // updated before the cascade removes it.
-        for (int e : t.in_edges) {
-            const PlanEdge& edge = edges_[e];
-            if (edge.action != 'n' && edge.action != 'd') continue;
-            for (const RowSet::Row& r : t.deleted.rows) ++out[r.relation].updated_max;
-        }
+        // updated before the cascade removes it: those rows only, so that an update of a
+        // row the plan could not see (row security) is never taken for one of them.
+        for (const auto& [relation, rows] : t.removed_and_reached)
+            out[relation].updated_max += rows;
     }
     return out;
 }

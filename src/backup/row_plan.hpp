@@ -79,6 +79,9 @@ struct PlanTable {
     RowSet changed;                            // old values of SET NULL / SET DEFAULT rows
     std::vector<std::vector<int>> changed_by;  // per changed row: the edges
     std::int64_t blocking = 0;                 // kPreview: rows that make the delete fail
+    // Per relation: removed rows a SET NULL / SET DEFAULT reference also reaches (each such
+    // edge may update the row before the cascade removes it).
+    std::map<Oid, std::int64_t> removed_and_reached;
 };
 
 class RowPlan {
@@ -141,6 +144,9 @@ class RowPlan {
 
     std::vector<PlanTable> tables_;
     std::vector<PlanEdge> edges_;
+    // The source's rows the DELETE itself removes (the first of tables_[0].deleted): they
+    // are gone before any foreign-key action runs, so none of those updates them.
+    std::size_t direct_rows_ = 0;
     PlanMode mode_ = PlanMode::kExport;
     MemoryContext memory_ = nullptr;
     bool streamed_ = false;
