@@ -359,6 +359,41 @@ FinishedFile finish_file(const ExportResult& result, const std::vector<std::stri
     return finished;
 }
 
+// The backup's row in batchguard.backups, returned for the caller. with_storage: the table
+// has the storage columns (1.1); a 1.0 table has none (its backups are files).
+Datum insert_backup_row(pg::SpiSession& spi, const BackupHeader& header, const ExportResult& result,
+                        const FinishedFile& finished, BackupSink& file, const ZstdWriter& zstd,
+                        TimestampTz created_at, TimestampTz expires_at, std::uint64_t xid,
+                        const std::optional<std::string>& delete_actions, const NewBackup& where,
+                        bool with_storage) {
+    const bool file_storage = where.storage == Storage::kFile;
+    std::vector<pg::Arg> args{pg::Arg::text(header.backup_id),
+                              pg::Arg::text(header.owner),
+                              header.label ? pg::Arg::text(*header.label) : pg::Arg::null(),
+                              pg::Arg::text(header.source),
+                              pg::Arg::of(finished.tables_array),
+                              pg::Arg::text(finished.counts_json),
+                              pg::Arg::int8(result.total_rows),
+                              pg::Arg::int8(static_cast<std::int64_t>(file.size())),
+                              pg::Arg::int8(static_cast<std::int64_t>(zstd.bytes_in())),
+                              pg::Arg::text(file.sha256_hex()),
+                              pg::Arg::text(finished.trailer.body_sha256),
+                              pg::Arg::of(TimestampTzGetDatum(created_at)),
+                              pg::Arg::of(TimestampTzGetDatum(expires_at)),
+                              pg::Arg::text(std::to_string(xid)),
+                              pg::Arg::boolean(header.include_children),
+                              pg::Arg::int4(kBackupFormatVersion),
+                              delete_actions ? pg::Arg::text(*delete_actions) : pg::Arg::null()};
+    if (with_storage) {
+        args.push_back(pg::Arg::text(storage_name(where.storage)));
+        args.push_back(file_storage ? pg::Arg::text(where.folder) : pg::Arg::null());
+        args.push_back(file_storage ? pg::Arg::int8(static_cast<std::int64_t>(where.cluster))
+                                    : pg::Arg::null());
+    }
+    pg::Rows rows = spi.execute(with_storage ? insert_sql : insert_sql_1_0, args);
+    return rows.datum_for_caller(0, 1).value();
+}
+
 }  // namespace
 
 ExportResult export_backup(const ExportRequest& request, const RowPlan* given_plan) {
@@ -559,40 +594,13 @@ ExportResult export_backup(const ExportRequest& request, const RowPlan* given_pl
     }
     const FinishedFile finished =
         finish_file(result, table_names, *body_hash, zstd, file, progress);
-    const BackupTrailer& trailer = finished.trailer;
-    const std::string& counts_json = finished.counts_json;
-    const Datum tables_array = finished.tables_array;
     pg::register_owner_role(GetUserId());
     {
         pg::SpiSession spi;
-        const bool with_storage = storage_columns_installed();
-        const bool file_storage = where.storage == Storage::kFile;
-        std::vector<pg::Arg> args{
-            pg::Arg::text(header.backup_id),
-            pg::Arg::text(owner),
-            header.label ? pg::Arg::text(*header.label) : pg::Arg::null(),
-            pg::Arg::text(header.source),
-            pg::Arg::of(tables_array),
-            pg::Arg::text(counts_json),
-            pg::Arg::int8(result.total_rows),
-            pg::Arg::int8(static_cast<std::int64_t>(file.size())),
-            pg::Arg::int8(static_cast<std::int64_t>(zstd.bytes_in())),
-            pg::Arg::text(file.sha256_hex()),
-            pg::Arg::text(trailer.body_sha256),
-            pg::Arg::of(TimestampTzGetDatum(created_at)),
-            pg::Arg::of(TimestampTzGetDatum(expires_at)),
-            pg::Arg::text(std::to_string(xid)),
-            pg::Arg::boolean(request.include_children),
-            pg::Arg::int4(kBackupFormatVersion),
-            request.for_delete ? pg::Arg::text(actions_json) : pg::Arg::null()};
-        if (with_storage) {
-            args.push_back(pg::Arg::text(storage_name(where.storage)));
-            args.push_back(file_storage ? pg::Arg::text(where.folder) : pg::Arg::null());
-            args.push_back(file_storage ? pg::Arg::int8(static_cast<std::int64_t>(where.cluster))
-                                        : pg::Arg::null());
-        }
-        pg::Rows rows = spi.execute(with_storage ? insert_sql : insert_sql_1_0, args);
-        result.row = rows.datum_for_caller(0, 1).value();
+        result.row = insert_backup_row(
+            spi, header, result, finished, file, zstd, created_at, expires_at, xid,
+            request.for_delete ? std::optional<std::string>(actions_json) : std::nullopt, where,
+            storage_columns_installed());
         BackupRecord record;
         record.backup_id = header.backup_id;
         record.owner = owner;
@@ -697,38 +705,12 @@ ExportResult write_collected_backup(const CollectedBackup& backup) {
     }
     const FinishedFile finished =
         finish_file(result, table_names, *body_hash, zstd, file, progress);
-    const BackupTrailer& trailer = finished.trailer;
-    const std::string& counts_json = finished.counts_json;
-    const Datum tables_array = finished.tables_array;
     pg::register_owner_role(backup.owner_role);
     {
         pg::SpiSession spi;
-        const bool file_storage = where.storage == Storage::kFile;
-        std::vector<pg::Arg> args{pg::Arg::text(header.backup_id),
-                                  pg::Arg::text(backup.owner),
-                                  pg::Arg::null(),
-                                  pg::Arg::text(header.source),
-                                  pg::Arg::of(tables_array),
-                                  pg::Arg::text(counts_json),
-                                  pg::Arg::int8(result.total_rows),
-                                  pg::Arg::int8(static_cast<std::int64_t>(file.size())),
-                                  pg::Arg::int8(static_cast<std::int64_t>(zstd.bytes_in())),
-                                  pg::Arg::text(file.sha256_hex()),
-                                  pg::Arg::text(trailer.body_sha256),
-                                  pg::Arg::of(TimestampTzGetDatum(created_at)),
-                                  pg::Arg::of(TimestampTzGetDatum(expires_at)),
-                                  pg::Arg::text(std::to_string(xid)),
-                                  pg::Arg::boolean(true),
-                                  pg::Arg::int4(kBackupFormatVersion),
-                                  pg::Arg::text(backup.delete_actions),
-                                  pg::Arg::text(storage_name(where.storage)),
-                                  file_storage ? pg::Arg::text(where.folder) : pg::Arg::null(),
-                                  file_storage
-                                      ? pg::Arg::int8(static_cast<std::int64_t>(where.cluster))
-                                      : pg::Arg::null()};
         // Protection exists from 1.1 on: the storage columns are there.
-        pg::Rows rows = spi.execute(insert_sql, args);
-        result.row = rows.datum_for_caller(0, 1).value();
+        result.row = insert_backup_row(spi, header, result, finished, file, zstd, created_at,
+                                       expires_at, xid, backup.delete_actions, where, true);
         BackupRecord record;
         record.backup_id = header.backup_id;
         record.owner = backup.owner;
