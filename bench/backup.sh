@@ -30,6 +30,7 @@ bg_start_cluster "$cluster" "$port" "shared_buffers = '256MB'" "max_wal_size = '
 psql() { bg_as_postgres "$BG_PGBIN/psql" -h "$cluster" -p "$port" -X -v ON_ERROR_STOP=1 -d postgres "$@"; }
 now_ms() { date +%s%3N; }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+spread() { sort -n | awk 'NR == 1 {lo = $1} {hi = $1} END {print lo "-" hi}'; }
 
 echo "loading $parents conversations x 5 messages"
 psql -q -v parents="$parents" <"$root/bench/conversations.sql"
@@ -102,6 +103,15 @@ json_zstd=$(zstd -dc "$file" | zstd -3 -q -c | wc -c)
 copy_size=$(stat -c %s "$work/copy.zst")
 dump_size=$(stat -c %s "$work/dump.zst")
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
+# Each round's own ratio (both pipelines ran back to back in it): their median and spread
+# are the verdict, since the load of a shared machine moves between rounds.
+declare -a r_dump r_copy
+for i in "${!t_export1[@]}"; do
+    r_dump+=("$(ratio "${t_dump[$i]}" "${t_export1[$i]}")")
+    r_copy+=("$(ratio "${t_copy[$i]}" "${t_export1[$i]}")")
+done
+rd=$(printf '%s\n' "${r_dump[@]}" | median)
+rc=$(printf '%s\n' "${r_copy[@]}" | median)
 
 cat <<REPORT
 
@@ -114,16 +124,20 @@ pg_dump --data-only | zstd -3                $(printf '%9d %9d' "$dp" $((rows * 
 backup_rows, streamed (SELECT list)          $(printf '%9d %9d' "$rr" $((rows * 1000 / rr)))
 backup_rows, FROM clause (materialized)      $(printf '%9d %9d' "$rf" $((rows * 1000 / rf)))
 
-throughput export_backup / COPY|zstd            $(ratio "$cp" "$e0") (workers 0)   $(ratio "$cp" "$e1") (workers 1)   target >= 0.8
-throughput export_backup / pg_dump|zstd         $(ratio "$dp" "$e0") (workers 0)   $(ratio "$dp" "$e1") (workers 1)
+throughput export_backup / COPY|zstd            $(ratio "$cp" "$e0") (workers 0)   $(ratio "$cp" "$e1") (workers 1)   target >= 1.3
+throughput export_backup / pg_dump|zstd         $(ratio "$dp" "$e0") (workers 0)   $(ratio "$dp" "$e1") (workers 1)   target >= 1.0
 throughput backup_rows / export_backup          $(ratio "$e1" "$rr") (streamed)    $(ratio "$e1" "$rf") (FROM)   target >= 1 (vs the default, workers 1)
                                                 $(ratio "$e0" "$rr") (streamed)    $(ratio "$e0" "$rf") (FROM)   (vs workers 0)
 compressed size: ours $ours bytes, zstd -3 of the same JSON $json_zstd bytes: ratio $(ratio "$ours" "$json_zstd") (target <= 1.1)
   (COPY|zstd output $copy_size bytes, pg_dump|zstd output $dump_size bytes)
 peak backend memory growth during an export of $rows rows (RssAnon, default settings): $((peak / 1024)) MiB (target < 64 MiB)
 
+per-round throughput ratios of export_backup (workers 1), median (spread over $rounds rounds):
+  vs pg_dump --data-only | zstd -3                $rd ($(printf '%s\n' "${r_dump[@]}" | spread))
+  vs COPY (SELECT row_to_json(t) ...) | zstd -3   $rc ($(printf '%s\n' "${r_copy[@]}" | spread))
 REPORT
-target "throughput export_backup (workers 1) / COPY|zstd" "$(ratio "$cp" "$e1")" ">=" 0.8
+target "export_backup / pg_dump|zstd (workers 1, per round)" "$rd" ">=" 1.0
+target "export_backup / COPY|zstd (workers 1, per round)" "$rc" ">=" 1.3
 target "throughput backup_rows streamed / export_backup (workers 1)" "$(ratio "$e1" "$rr")" ">=" 1
 target "throughput backup_rows in FROM / export_backup (workers 1)" "$(ratio "$e1" "$rf")" ">=" 1
 target "compressed size / zstd -3 of the same JSON" "$(ratio "$ours" "$json_zstd")" "<=" 1.1
