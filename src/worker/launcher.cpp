@@ -232,11 +232,14 @@ void purge_dropped_folder(const std::string& dir) {
     }
     if (kept == 0) {
         (void)::unlink((dir + "/" + std::string(batchguard::kOwnerMarkerFile)).c_str());
-        if (::rmdir(dir.c_str()) == 0)
+        if (::rmdir(dir.c_str()) == 0) {
+            sync_directory(dir.substr(0, dir.rfind('/')));  // the folder is gone: its parent
             ereport(LOG, (errmsg("pg_batchguard: deleted quarantined folder \"%s\" of a dropped "
                                  "database (%d backup files)",
                                  dir.c_str(), removed)));
-        else if (errno != ENOENT && first_time("left " + dir))
+            return;
+        }
+        if (errno != ENOENT && first_time("left " + dir))
             ereport(LOG, (errcode_for_file_access(),
                           errmsg("pg_batchguard: quarantined folder \"%s\" still holds files that "
                                  "are not backups; it is left alone",

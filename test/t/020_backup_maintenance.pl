@@ -288,4 +288,7 @@ my @foreign_reports = (slurp_file($node->logfile, $log_offset) =~ /holds files t
 is(scalar(@foreign_reports), 1, 'the folder with the foreign file was reported once');
 
 $node->stop;
+# (after the stop: the launcher has written all it had to say)
+unlike(slurp_file($node->logfile, $log_offset), qr/could not open file "[^"]*\.dropped-/,
+    'no folder is synced after it was deleted');
 done_testing();
