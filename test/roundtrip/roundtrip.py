@@ -552,16 +552,7 @@ def run_case(admin, caller, case, verbose=False):
                        + diff(expected, after_delete))
     backup_id = result["backup"]["backup_id"]
     # 3. restore_backup
-    try:
-        with caller.transaction():
-            for stmt in case.settings_sql():
-                caller.execute(stmt)
-            caller.execute("SELECT batchguard.restore_backup(%s)", [backup_id])
-            caller.execute("RESET ROLE")
-    except psycopg.Error as e:
-        caller.execute("RESET ALL")
-        raise Mismatch(f"restore_backup failed: {reason_of(e)}")
-    caller.execute("RESET ALL")
+    restore_as_caller(caller, case, backup_id, "restore_backup failed")
     after = dump(admin, s, case.tables)
     if after != before:
         raise Mismatch("restored tables differ: " + diff(before, after))
@@ -652,17 +643,9 @@ def check_protected(admin, caller, case, before):
                 raise Mismatch("protected DELETE changed tables without a backup")
             PROTECTED["nothing deleted"] += 1
             return
-        try:
-            with caller.transaction():
-                for stmt in case.settings_sql():
-                    caller.execute(stmt)
-                caller.execute("SELECT batchguard.restore_backup(%s)", [backup_id])
-                caller.execute("RESET ROLE")
-        except psycopg.Error as e:
-            caller.execute("RESET ALL")
-            raise Mismatch(f"restore_backup of a protected table's backup failed: "
-                           f"{reason_of(e)} (statements: {statements})")
-        caller.execute("RESET ALL")
+        restore_as_caller(caller, case, backup_id,
+                          "restore_backup of a protected table's backup failed",
+                          f" (statements: {statements})")
         after = dump(admin, s, case.tables)
         if after != before:
             raise Mismatch(f"protected DELETE then restore_backup (statements: {statements}): "
@@ -701,23 +684,29 @@ def check_purge(admin, caller, case, before):
         " ORDER BY substring(label FROM 'chunk-([0-9]+)$')::int DESC",
         [f"purge {job} chunk-%"]).fetchall()
     for (backup_id,) in chunks:
-        try:
-            with caller.transaction():
-                for stmt in case.settings_sql():
-                    caller.execute(stmt)
-                caller.execute("SELECT batchguard.restore_backup(%s)", [backup_id])
-                caller.execute("RESET ROLE")
-        except psycopg.Error as e:
-            caller.execute("RESET ALL")
-            raise Mismatch(f"restore_backup of a purge_with_backup chunk failed: "
-                           f"{reason_of(e)}")
-        caller.execute("RESET ALL")
+        restore_as_caller(caller, case, backup_id,
+                          "restore_backup of a purge_with_backup chunk failed")
     PURGES["purges"] += 1
     PURGES["chunk backups restored"] += len(chunks)
     after = dump(admin, s, case.tables)
     if after != before:
         raise Mismatch(f"purge_with_backup (chunks of {chunk_size}, {len(chunks)} backups) "
                        f"then restoring every chunk: " + diff(before, after))
+
+
+def restore_as_caller(caller, case, backup_id, failure, context=""):
+    """restore_backup of the backup as the case's caller (its role and settings), committed;
+    a failure is a Mismatch: "<failure>: <reason><context>"."""
+    try:
+        with caller.transaction():
+            for stmt in case.settings_sql():
+                caller.execute(stmt)
+            caller.execute("SELECT batchguard.restore_backup(%s)", [backup_id])
+            caller.execute("RESET ROLE")
+    except psycopg.Error as e:
+        caller.execute("RESET ALL")
+        raise Mismatch(f"{failure}: {reason_of(e)}{context}")
+    caller.execute("RESET ALL")
 
 
 PINNED = ["SET extra_float_digits = 1", "SET bytea_output = 'hex'", "SET DateStyle = 'ISO, YMD'",
