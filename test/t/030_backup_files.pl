@@ -134,7 +134,7 @@ is($node->safe_psql('postgres', q{
     '0', 'every committed row has its file');
 
 # 3b. pg_dump carries the rows, not the files: in a restored copy (a new database) the file
-# backup is detached until attach_backup_files() (084_storage_dump_upgrade.pl).
+# backup is detached until attach_backup_files() (094_storage_dump_upgrade.pl).
 $node->safe_psql('postgres', 'CREATE DATABASE restored');
 my ($dump_out, $dump_err) = ('', '');
 IPC::Run::run(['pg_dump', '-d', $node->connstr('postgres')], '|',
