@@ -8,6 +8,12 @@
 # BATCHGUARD_MEMORY_ROWS=1000000 and BATCHGUARD_MEMORY_ERRORS=1000000 (the bars of
 # issue 15: 32 MiB for a purge of 1,000,000 rows in 1,000-row chunks and for an export of
 # 1,000,000 rows from a LATIN1 database; flat memory over 1,000,000 errors).
+#
+# Under Valgrind (scripts/valgrind-server sets BATCHGUARD_UNDER_VALGRIND=1) the backend's
+# RssAnon includes memcheck's own memory — shadow memory, translated code, redzones around
+# every allocation — several times the backend's, so the three bars `skip` there (reported
+# with the reason and the figure); the work itself and every other check still run and can
+# fail, and memcheck checks the memory accesses of all of it. Elsewhere the bars are as above.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -28,6 +34,19 @@ my $chunk = $full ? 1000 : 100;
 my $purge_bar = ($full ? 32 : 8) * $mib;
 my $export_bar = 32 * $mib;
 my $errors_bar = 2 * $mib;
+my $under_valgrind = $ENV{BATCHGUARD_UNDER_VALGRIND};
+my $valgrind_skip =
+  'under Valgrind the RSS includes memcheck\'s own memory: the bar would measure Valgrind';
+
+# cmp_ok($growth < $bar), skipped under Valgrind (see above).
+sub growth_under_bar {
+    my ($growth, $bar, $name) = @_;
+  SKIP: {
+        skip "$valgrind_skip (grew by " . sprintf('%.1f', $growth / $mib) . " MiB): $name", 1
+          if $under_valgrind;
+        cmp_ok($growth, '<', $bar, $name);
+    }
+}
 
 my $node = PostgreSQL::Test::Cluster->new('memory');
 $node->init;
@@ -82,7 +101,7 @@ my ($purge_growth) = peak_growth('postgres',
 is($node->safe_psql('postgres', 'SELECT count(*) FROM purged'), '0', 'the purge deleted every row');
 note sprintf('purge of %d rows in %d-row chunks: backend memory grew by %.1f MiB',
     $rows, $chunk, $purge_growth / $mib);
-cmp_ok($purge_growth, '<', $purge_bar,
+growth_under_bar($purge_growth, $purge_bar,
     sprintf('purge_with_backup of %d rows in %d-row chunks stays under %d MiB',
         $rows, $chunk, $purge_bar / $mib));
 
@@ -104,7 +123,7 @@ my ($export_growth, $export_out) = peak_growth('latin',
 like($export_out, qr/rows=$rows/, 'the LATIN1 export holds every row');
 note sprintf('export of %d rows from a LATIN1 database: backend memory grew by %.1f MiB',
     $rows, $export_growth / $mib);
-cmp_ok($export_growth, '<', $export_bar, "an export of $rows rows from LATIN1 stays under 32 MiB");
+growth_under_bar($export_growth, $export_bar, "an export of $rows rows from LATIN1 stays under 32 MiB");
 
 # Keys are carried with their length: an empty key ('') or one without anything to
 # convert is the server's own buffer, not NUL-terminated (it used to be measured with
@@ -146,7 +165,7 @@ my ($errors_growth, $errors_out) = peak_growth('postgres',
 like($errors_out, qr/raised=$errors/, "$errors PB001 errors raised and caught");
 note sprintf('%d PB001 errors on one connection: backend memory grew by %.1f MiB',
     $errors, $errors_growth / $mib);
-cmp_ok($errors_growth, '<', $errors_bar, "$errors errors on one connection: memory stays flat");
+growth_under_bar($errors_growth, $errors_bar, "$errors errors on one connection: memory stays flat");
 
 $node->stop;
 done_testing();
