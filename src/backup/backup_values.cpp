@@ -3,6 +3,7 @@
 // function under the output settings recorded in the file's header (a GUC nest level
 // around the parsing only), so a backup restores identically under any session settings;
 // the INSERT that consumes the rows runs under the caller's own settings.
+#include "backup/settings_scope.hpp"
 #include "backup/storage.hpp"
 #include "backup/store.hpp"
 #include "core/backup_format.hpp"
@@ -30,22 +31,13 @@ using namespace batchguard::backup;
 
 namespace {
 
-// Only the output settings an export pins: a crafted header cannot set anything else.
-bool is_output_setting(const std::string& name) {
-    static const char* const kNames[] = {"extra_float_digits", "bytea_output", "DateStyle",
-                                         "IntervalStyle",      "TimeZone",     "lc_monetary"};
-    for (const char* n : kNames)
-        if (name == n) return true;
-    return false;
-}
-
 // The header's settings for the scope of one object (restored as a function's SET is).
 class HeaderSettings {
   public:
     explicit HeaderSettings(const BackupHeader& header) {
         level_ = pg::pg_call([] { return NewGUCNestLevel(); });
         for (const auto& [name, value] : header.settings) {
-            if (!is_output_setting(name)) continue;
+            if (!is_pinned_output_setting(name)) continue;
             pg::pg_call([&] {
                 (void)set_config_option(name.c_str(), value.c_str(), PGC_USERSET, PGC_S_SESSION,
                                         GUC_ACTION_SAVE, true, 0, false);

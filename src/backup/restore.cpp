@@ -1,6 +1,7 @@
 // restore_backup (see docs/api.md, "Backups"): puts a backup's rows back, parents before
 // children, with the caller's privileges, through jsonb_populate_record of each table's
 // current row type (PostgreSQL's own JSON -> row conversion).
+#include "backup/copy_restore.hpp"
 #include "backup/dynamic_sql.hpp"
 #include "backup/store.hpp"
 #include "core/backup_format.hpp"
@@ -373,6 +374,7 @@ struct Target {
     std::vector<std::size_t> key;      // indexes into cols; empty: no usable key
     bool key_checked_at_once = false;  // its unique index refuses a duplicate in the INSERT
     std::vector<std::string> changed;  // columns a delete changed (from delete_actions)
+    bool fills_defaults = false;       // a column not in the backup gets a default
 
     const Col* col(const std::string& raw) const {
         for (const Col& c : cols)
@@ -458,6 +460,11 @@ Target resolve_target(pg::SpiSession& spi, const BackupTable& table, std::size_t
                                             cols.boolean(i, 5).value(),
                                             cols.text(i, 6),
                                             cols.text(i, 7)};
+    for (const auto& [name, column] : current) {
+        bool in_backup = false;
+        for (const BackupColumn& b : table.columns) in_backup = in_backup || b.name == name;
+        if (!in_backup && (column.default_expr || column.identity)) t.fills_defaults = true;
+    }
     for (std::size_t j = 0; j < table.columns.size(); ++j) {
         const BackupColumn& b = table.columns[j];
         auto it = current.find(b.name);
@@ -553,6 +560,51 @@ std::string values_function_name() {
     return "pg_temp.bg_backup_values";
 }
 
+// A DEBUG1 line: which path restore_backup takes (tests read it).
+void debug(const std::string& message) {
+    pg::pg_call([&] { elog(DEBUG1, "%s", message.c_str()); });
+}
+
+// Whether the removed rows go in by COPY (copy_restore.hpp): only in the default mode
+// (conflicts found by the primary key's index as the rows go in), not in a dry run, when
+// no table has rows a delete changed (put back by UPDATE) or a deferred primary key, and
+// nothing but the columns' input functions runs during the load (copy_path_refused).
+// The tables are locked as the INSERT would lock them before their catalogs are read.
+bool bulk_path(const std::vector<Target>& targets, OnConflict mode, bool dry_run,
+               std::vector<CopyTarget>& out) {
+    std::string refused;
+    if (dry_run)
+        refused = "a dry run";
+    else if (mode != OnConflict::kError)
+        refused = "on_conflict is not 'error'";
+    pg::SpiSession spi(pg::SpiSession::Access::kReadWrite, pg::SpiSession::Identity::kAsCaller);
+    for (const Target& t : targets) {
+        if (!refused.empty()) break;
+        std::string why;
+        if (!t.changed.empty())
+            why = "the delete changed rows of it";
+        else if (t.cols.empty())
+            why = "no column of it is restored";
+        else if (!t.key.empty() && !t.key_checked_at_once)
+            why = "its primary key is deferred";
+        else if (t.fills_defaults)
+            why = "a column of it not in the backup gets its default";
+        if (why.empty()) {
+            pg::pg_call([&] { LockRelationOid(t.relid, RowExclusiveLock); });
+            why = copy_path_refused(spi, t.relid);
+        }
+        if (!why.empty()) refused = "table " + t.name + ": " + why;
+        CopyTarget c;
+        c.relid = t.relid;
+        c.backup_name = t.table->name;
+        for (const Target::Col& col : t.cols) c.columns.push_back(col.raw);
+        out.push_back(std::move(c));
+    }
+    debug(refused.empty() ? "restore_backup: restoring by COPY"
+                          : "restore_backup: restoring by INSERT (" + refused + ")");
+    return refused.empty();
+}
+
 // Removed rows are inserted; rows a delete changed get their old values back in place,
 // found by primary key or, without one, by their other columns.
 std::vector<TableOutcome> restore_format2(Datum id, const BackupHeader& header,
@@ -570,6 +622,8 @@ std::vector<TableOutcome> restore_format2(Datum id, const BackupHeader& header,
                 if (targets.back().col(c)) targets.back().changed.push_back(c);
         }
     }
+    std::vector<CopyTarget> copy_targets;
+    bool bulk = bulk_path(targets, mode, dry_run, copy_targets);
     std::string columns = "bg_table pg_catalog.int4, bg_changed pg_catalog.text[]";
     for (const Target& t : targets)
         for (const Target::Col& c : t.cols) columns += ", " + c.value.substr(5) + " " + c.type;
@@ -693,33 +747,62 @@ std::vector<TableOutcome> restore_format2(Datum id, const BackupHeader& header,
                            pg::SpiSession::SearchPath::kCallers);
         std::vector<std::int64_t> r;  // the result row's counts
         const auto run = [&] {
+            r.clear();
+            if (bulk) {
+                // Per table: its rows, none existing (a unique violation stops the load),
+                // the inserted ones, none restored in place (no changed columns).
+                for (const CopyCounts& c : copy_backup_rows(id, copy_targets))
+                    r.insert(r.end(), {c.rows, 0, c.inserted, 0});
+                return;
+            }
             pg::Rows row = run_dynamic(sql, {{UUIDOID, pg::Arg::of(id)}}, dry_run);
             for (int c = 1; c <= static_cast<int>(targets.size()) * 4; ++c)
                 r.push_back(row.int8(0, c).value());
         };
         try {
-            if (!index_finds_conflicts) {
+            if (!index_finds_conflicts && !bulk) {
                 run();
             } else {
-                // In a subtransaction: after a unique violation the conflicts are counted.
+                // In a subtransaction: after a unique violation the conflicts are counted;
+                // after the bulk path gave up or met a foreign-key violation (rows of a
+                // table it loads before the rows they reference, which the INSERT path
+                // checks only once all are in) the INSERT path runs instead.
                 const MemoryContext context = CurrentMemoryContext;
                 const ResourceOwner owner = CurrentResourceOwner;
-                pg::pg_call([] { BeginInternalSubTransaction(nullptr); });
-                MemoryContextSwitchTo(context);
-                try {
-                    run();
-                    pg::pg_call([] { ReleaseCurrentSubTransaction(); });
+                for (bool done = false; !done;) {
+                    pg::pg_call([] { BeginInternalSubTransaction(nullptr); });
                     MemoryContextSwitchTo(context);
-                    CurrentResourceOwner = owner;
-                } catch (const pg::PgError& e) {
-                    MemoryContextSwitchTo(context);
-                    pg::pg_call([&] {
-                        RollbackAndReleaseCurrentSubTransaction();
+                    const auto rollback = [&] {
+                        MemoryContextSwitchTo(context);
+                        pg::pg_call([&] {
+                            RollbackAndReleaseCurrentSubTransaction();
+                            MemoryContextSwitchTo(context);
+                            CurrentResourceOwner = owner;
+                        });
+                    };
+                    try {
+                        run();
+                        pg::pg_call([] { ReleaseCurrentSubTransaction(); });
                         MemoryContextSwitchTo(context);
                         CurrentResourceOwner = owner;
-                    });
-                    if (e.data()->sqlerrcode != ERRCODE_UNIQUE_VIOLATION) throw;
-                    conflicted = true;
+                        done = true;
+                    } catch (const CopyGaveUp&) {
+                        rollback();
+                        bulk = false;
+                        debug("restore_backup: the bulk path gave up; restoring by INSERT");
+                    } catch (const pg::PgError& e) {
+                        rollback();
+                        if (bulk && e.data()->sqlerrcode == ERRCODE_FOREIGN_KEY_VIOLATION) {
+                            bulk = false;
+                            debug(
+                                "restore_backup: a foreign key refused a COPY; restoring by "
+                                "INSERT");
+                            continue;
+                        }
+                        if (e.data()->sqlerrcode != ERRCODE_UNIQUE_VIOLATION) throw;
+                        conflicted = true;
+                        done = true;
+                    }
                 }
             }
         } catch (const pg::PgError& e) {

@@ -18,6 +18,12 @@ const std::vector<std::pair<std::string, std::string>>& PinnedOutputSettings::va
     return kValues;
 }
 
+bool is_pinned_output_setting(const std::string& name) {
+    for (const auto& [pinned, value] : PinnedOutputSettings::values())
+        if (name == pinned) return true;
+    return false;
+}
+
 PinnedOutputSettings::PinnedOutputSettings() {
     nest_level_ = pg::pg_call([] { return NewGUCNestLevel(); });
     for (const auto& [name, value] : values()) {

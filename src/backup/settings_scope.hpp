@@ -23,4 +23,8 @@ class PinnedOutputSettings {
     int nest_level_ = -1;
 };
 
+// Whether a backup header's setting is one of those an export pins (values()): the only
+// settings a restore applies from a header, so a crafted header cannot set anything else.
+bool is_pinned_output_setting(const std::string& name);
+
 }  // namespace batchguard::backup

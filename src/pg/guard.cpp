@@ -121,6 +121,46 @@ Datum run_guarded(FunctionCallInfo fcinfo, Datum (*body)(FunctionCallInfo)) noex
     pg_unreachable();
 }
 
+void run_raising(void (*fn)(void*), void* arg) noexcept {
+    ErrorData* pg_error = nullptr;
+    std::optional<PendingError> error;
+    bool out_of_memory = false;
+    try {
+        fn(arg);
+        return;
+    } catch (const PgError& e) {
+        pg_error = e.data();
+    } catch (const Error& e) {
+        try {
+            error.emplace(PendingError{e.sqlstate(), e.what(), e.detail(), e.hint()});
+        } catch (...) {
+            out_of_memory = true;
+        }
+    } catch (const std::bad_alloc&) {
+        out_of_memory = true;
+    } catch (const std::exception& e) {
+        try {
+            error.emplace(PendingError{sqlstate::kInternalError, e.what(), {}, {}});
+        } catch (...) {
+            out_of_memory = true;
+        }
+    } catch (...) {
+        error.emplace();
+        error->sqlstate = sqlstate::kInternalError;
+    }
+    // Outside every catch scope: fn's frames are gone, a longjmp skips no destructor.
+    if (pg_error != nullptr) ReThrowError(pg_error);
+    if (out_of_memory) ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+    const char* state = error->sqlstate;
+    char* message = copy_for_ereport(error->message.empty() ? "internal error" : error->message);
+    char* detail = error->detail.empty() ? nullptr : copy_for_ereport(error->detail);
+    char* hint = error->hint.empty() ? nullptr : copy_for_ereport(error->hint);
+    error.reset();
+    ereport(ERROR, (errcode(MAKE_SQLSTATE(state[0], state[1], state[2], state[3], state[4])),
+                    errmsg("%s", message ? message : "out of memory"),
+                    detail ? errdetail("%s", detail) : 0, hint ? errhint("%s", hint) : 0));
+}
+
 void guard_callback(const char* what, void (*body)(void*), void* arg) noexcept {
     bool failed = false;
     char* failure = nullptr;  // palloc'd inside the catch without ever raising an error

@@ -2,6 +2,8 @@
 //   SQL entry guard   BATCHGUARD_FUNCTION: no C++ exception reaches PostgreSQL.
 //   PostgreSQL calls  pg_call(): no PostgreSQL error skips a C++ destructor.
 //   Callbacks         guard_callback(): a transaction callback never raises an ERROR.
+//                     raising_callback(): a callback that feeds PostgreSQL's own work
+//                     (COPY's data source) raises what it throws as an ERROR.
 #pragma once
 #include "pg/postgres.hpp"
 
@@ -58,6 +60,21 @@ Datum run_guarded(FunctionCallInfo fcinfo, Datum (*body)(FunctionCallInfo)) noex
 
 // Commit/abort callbacks must never raise an ERROR: anything thrown is logged as a WARNING.
 void guard_callback(const char* what, void (*body)(void*), void* arg) noexcept;
+
+// Runs fn(arg); anything it throws is raised as a PostgreSQL ERROR once fn's C++ frames
+// are gone (as the entry guard raises it).
+void run_raising(void (*fn)(void*), void* arg) noexcept;
+
+// For a callback PostgreSQL calls in the middle of its own work (COPY FROM's data source):
+// `body` may throw; the error then unwinds body's C++ frames and is raised in PostgreSQL
+// (a longjmp through PostgreSQL's frames only, to the pg_call that started that work).
+template <typename Body>
+auto raising_callback(Body&& body) noexcept -> decltype(body()) {
+    decltype(body()) result{};
+    auto store = [&] { result = body(); };
+    run_raising([](void* s) { (*static_cast<decltype(store)*>(s))(); }, &store);
+    return result;
+}
 
 }  // namespace batchguard::pg
 
