@@ -218,7 +218,9 @@ class ActiveFeed {
 // One COPY FROM of the feed's current run into `target`, as DoCopy runs one: the caller's
 // INSERT privilege on the restored columns checked, row security refused, with the
 // backup's output settings pinned while COPY parses the values.
-std::int64_t copy_run(const CopyTarget& target, const BackupHeader& header, RowFeed& feed) {
+using Settings = std::vector<std::pair<std::string, std::string>>;
+
+std::int64_t copy_run(const CopyTarget& target, const Settings& settings, RowFeed& feed) {
     ActiveFeed active(feed);
     const auto processed = pg::pg_call([&]() -> std::int64_t {
         Relation rel = table_open(target.relid, RowExclusiveLock);
@@ -246,10 +248,9 @@ std::int64_t copy_run(const CopyTarget& target, const BackupHeader& header, RowF
         PushActiveSnapshot(GetTransactionSnapshot());
         // On an error the caller's subtransaction rollback restores the settings.
         const int level = NewGUCNestLevel();
-        for (const auto& [name, value] : header.settings)
-            if (is_pinned_output_setting(name))
-                (void)set_config_option(name.c_str(), value.c_str(), PGC_USERSET, PGC_S_SESSION,
-                                        GUC_ACTION_SAVE, true, 0, false);
+        for (const auto& [name, value] : settings)
+            (void)set_config_option(name.c_str(), value.c_str(), PGC_USERSET, PGC_S_SESSION,
+                                    GUC_ACTION_SAVE, true, 0, false);
         CopyFromState copy =
             BeginCopyFrom(pstate, rel, nullptr, nullptr, false, copy_data_source, names, options);
         const uint64 rows = CopyFrom(copy);
@@ -287,6 +288,9 @@ std::vector<CopyCounts> copy_backup_rows(Datum backup_id, const std::vector<Copy
     }
     ZstdReader zstd(*file);
     BackupStreamReader stream(zstd, pg::make_sha256());
+    Settings settings;  // only those an export pins: a crafted header sets nothing else
+    for (const auto& [name, value] : stream.header().settings)
+        if (is_pinned_output_setting(name)) settings.emplace_back(name, value);
     RowFeed feed(stream, targets);
     // A backup writes each table's rows together; one split in many runs (a COPY each)
     // is loaded faster by the INSERT path.
@@ -298,7 +302,7 @@ std::vector<CopyCounts> copy_backup_rows(Datum backup_id, const std::vector<Copy
             if (++runs > max_runs) throw CopyGaveUp{};
             feed.start(t);
             feed.counts()[static_cast<std::size_t>(t)].inserted +=
-                copy_run(targets[static_cast<std::size_t>(t)], stream.header(), feed);
+                copy_run(targets[static_cast<std::size_t>(t)], settings, feed);
         }
     } catch (const pg::PgError&) {
         if (gave_up) throw CopyGaveUp{};
