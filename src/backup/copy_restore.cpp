@@ -13,6 +13,7 @@
 extern "C" {
 #include "access/table.h"
 #include "commands/copy.h"
+#include "catalog/pg_trigger.h"
 #include "executor/executor.h"
 #include "nodes/makefuncs.h"
 #include "nodes/value.h"
@@ -37,8 +38,10 @@ pg::Statement refusal{
     "  WHEN c.relkind OPERATOR(pg_catalog.<>) 'r' THEN 'it is partitioned'"
     "  WHEN c.relispartition THEN 'it is a partition'"
     "  WHEN EXISTS (SELECT FROM pg_catalog.pg_trigger g"
-    "                WHERE g.tgrelid OPERATOR(pg_catalog.=) c.oid AND NOT g.tgisinternal)"
-    "    THEN 'it has triggers'"
+    "                WHERE g.tgrelid OPERATOR(pg_catalog.=) c.oid AND NOT g.tgisinternal"
+    "                  AND (g.tgtype::pg_catalog.int4 OPERATOR(pg_catalog.&) 4)"
+    "                      OPERATOR(pg_catalog.<>) 0)"
+    "    THEN 'it has INSERT triggers'"
     "  WHEN EXISTS (SELECT FROM pg_catalog.pg_rewrite w"
     "                WHERE w.ev_class OPERATOR(pg_catalog.=) c.oid) THEN 'it has rules'"
     "  WHEN EXISTS (SELECT FROM pg_catalog.pg_constraint k"
@@ -69,13 +72,16 @@ pg::Statement refusal{
     {OIDOID}};
 
 // What COPY would run besides the input functions, as the relation cache knows it now
-// (the lock is held): the same refusals, seen without a snapshot.
+// (the lock is held): the same refusals, seen without a snapshot. (Triggers on DELETE,
+// UPDATE or TRUNCATE -- protect_table's -- do not fire in a COPY.)
 const char* refused_by_relation(Relation rel) {
     if (rel->rd_rel->relkind != RELKIND_RELATION || rel->rd_rel->relispartition)
         return "it is partitioned";
     if (rel->trigdesc != nullptr)
         for (int i = 0; i < rel->trigdesc->numtriggers; ++i)
-            if (!rel->trigdesc->triggers[i].tgisinternal) return "it has triggers";
+            if (!rel->trigdesc->triggers[i].tgisinternal &&
+                TRIGGER_FOR_INSERT(rel->trigdesc->triggers[i].tgtype))
+                return "it has INSERT triggers";
     if (rel->rd_rules != nullptr) return "it has rules";
     if (rel->rd_att->constr != nullptr && rel->rd_att->constr->num_check > 0)
         return "it has CHECK constraints";

@@ -15,7 +15,7 @@ namespace batchguard::backup {
 
 // Why a table keeps the INSERT path, or empty when COPY may load it: anything that would
 // run during the COPY other than the columns' input functions (which run under the
-// backup's pinned settings, as the INSERT path parses the values) -- user triggers,
+// backup's pinned settings, as the INSERT path parses the values) -- user INSERT triggers,
 // rules, CHECK constraints, domain or composite columns, a foreign key compared across
 // types, partitioning -- and row security for the caller (COPY ignores no policy: it
 // refuses them, so such a table is restored by INSERT, under its policies).

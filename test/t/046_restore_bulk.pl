@@ -81,13 +81,24 @@ INSERT INTO triggered VALUES (1, 'a');
 INSERT INTO parted VALUES (1, 'a');
 INSERT INTO domained VALUES (1, 1);
 });
-for my $case (['triggered', 'it has triggers'], ['parted', 'it is partitioned'],
+for my $case (['triggered', 'it has INSERT triggers'], ['parted', 'it is partitioned'],
               ['domained', 'it has a column of a domain, composite or range type']) {
     my ($table, $why) = @$case;
     my $id = backup_of('postgres', $table, q{'{1}'});
     is(path_of('postgres', "SELECT batchguard.restore_backup('$id')"),
         "ok: restoring by INSERT (table public.$table: $why)", "$table: INSERT path");
 }
+# protect_table's triggers fire on DELETE, UPDATE and TRUNCATE only: COPY.
+$node->safe_psql('postgres', q{
+CREATE TABLE guarded (id int PRIMARY KEY, v text);
+INSERT INTO guarded VALUES (1, 'a'), (2, 'b');
+SELECT batchguard.protect_table('guarded');
+});
+my $g = backup_of('postgres', 'guarded', q{'{1,2}'});
+is(path_of('postgres', "SELECT batchguard.restore_backup('$g')"), 'ok: restoring by COPY',
+    'a protected table: COPY');
+is($node->safe_psql('postgres', q{SELECT string_agg(id || v, ',' ORDER BY id) FROM guarded}),
+    '1a,2b', 'a protected table: its rows back');
 is($node->safe_psql('postgres', q{SELECT v FROM triggered}), 'a!!', 'the trigger fired (on the first INSERT, then on the restore)');
 
 # Rows a delete changed (SET NULL): put back by UPDATE, the INSERT path.
