@@ -52,20 +52,20 @@ SELECT pg_temp.error_of(format('SELECT batchguard.restore_backup(%L)', :'rb_back
 SELECT batchguard.restore_backup(:'rb_backup', on_conflict => 'skip') -> 'skipped' AS skipped;
 
 -- Privileges are the caller's: INSERT on every restored column, as for an INSERT.
-CREATE ROLE rb_restorer;
-GRANT USAGE ON SCHEMA batchguard TO rb_restorer;
-GRANT SELECT, INSERT, UPDATE, DELETE ON rb_conv, rb_turn TO rb_restorer;
-SET ROLE rb_restorer;
+CREATE ROLE regress_rb_restorer;
+GRANT USAGE ON SCHEMA batchguard TO regress_rb_restorer;
+GRANT SELECT, INSERT, UPDATE, DELETE ON rb_conv, rb_turn TO regress_rb_restorer;
+SET ROLE regress_rb_restorer;
 SELECT batchguard.delete_with_backup('rb_conv', ARRAY['1']) -> 'backup' ->> 'backup_id' AS rb_backup2 \gset
 RESET ROLE;
-REVOKE INSERT ON rb_conv FROM rb_restorer;
-GRANT INSERT (id, title) ON rb_conv TO rb_restorer;
-SET ROLE rb_restorer;
+REVOKE INSERT ON rb_conv FROM regress_rb_restorer;
+GRANT INSERT (id, title) ON rb_conv TO regress_rb_restorer;
+SET ROLE regress_rb_restorer;
 SELECT pg_temp.error_of(format('SELECT batchguard.restore_backup(%L)', :'rb_backup2'));
 RESET ROLE;
-GRANT INSERT ON rb_conv, rb_turn TO rb_restorer;
-GRANT SELECT, UPDATE ON SEQUENCE rb_turn_id_seq TO rb_restorer;
-SET ROLE rb_restorer;
+GRANT INSERT ON rb_conv, rb_turn TO regress_rb_restorer;
+GRANT SELECT, UPDATE ON SEQUENCE rb_turn_id_seq TO regress_rb_restorer;
+SET ROLE regress_rb_restorer;
 SELECT batchguard.restore_backup(:'rb_backup2') -> 'inserted' AS inserted_as_restorer;
 RESET ROLE;
 SELECT pg_temp.rb_rows() = rows AS identical_again FROM rb_before;
@@ -73,16 +73,16 @@ SELECT pg_temp.rb_rows() = rows AS identical_again FROM rb_before;
 -- Row security: the table keeps the INSERT path, whose policies refuse a row.
 CREATE TABLE rb_rls (id int PRIMARY KEY, v text);
 INSERT INTO rb_rls VALUES (1, 'a'), (150, 'b');
-GRANT SELECT, INSERT, UPDATE, DELETE ON rb_rls TO rb_restorer;
+GRANT SELECT, INSERT, UPDATE, DELETE ON rb_rls TO regress_rb_restorer;
 ALTER TABLE rb_rls ENABLE ROW LEVEL SECURITY;
 CREATE POLICY rb_all ON rb_rls USING (true) WITH CHECK (id < 100);
-SET ROLE rb_restorer;
+SET ROLE regress_rb_restorer;
 SELECT batchguard.delete_with_backup('rb_rls', ARRAY['1', '150']) -> 'backup' ->> 'backup_id' AS rb_rls_backup \gset
 SELECT pg_temp.error_of(format('SELECT batchguard.restore_backup(%L)', :'rb_rls_backup'));
 RESET ROLE;
 DROP POLICY rb_all ON rb_rls;
 CREATE POLICY rb_all ON rb_rls USING (true) WITH CHECK (true);
-SET ROLE rb_restorer;
+SET ROLE regress_rb_restorer;
 SELECT batchguard.restore_backup(:'rb_rls_backup') -> 'inserted' AS rls_inserted;
 RESET ROLE;
 SELECT array_agg(id ORDER BY id) AS rls_rows FROM rb_rls;
@@ -140,14 +140,18 @@ SELECT batchguard.restore_backup(:'rb_cycle_backup') -> 'inserted' AS cycle_inse
 SELECT (SELECT array_agg(a ORDER BY id) FROM rb_a a)::text || (SELECT array_agg(b ORDER BY id) FROM rb_b b)::text = rows
        AS cycle_identical FROM rb_cycle;
 
--- clean up
+-- clean up: this suite's backups (the restorer's by the restorer) and their audit rows
 CREATE TEMP TABLE rb_backups AS
     SELECT backup_id FROM batchguard.backups WHERE source_table LIKE 'public.rb\_%';
+SET ROLE regress_rb_restorer;
+SELECT count(*) FILTER (WHERE batchguard.delete_backup(backup_id)) AS restorer_deleted
+  FROM batchguard.backups WHERE source_table LIKE 'public.rb\_%';
+RESET ROLE;
 SELECT count(*) FILTER (WHERE batchguard.delete_backup(backup_id)) AS deleted FROM rb_backups;
 DELETE FROM batchguard.audit WHERE backup_id IN (SELECT backup_id FROM rb_backups);
 DROP TABLE rb_turn, rb_conv, rb_rls, rb_trig, rb_trig_log, rb_part, rb_checked, rb_a, rb_b CASCADE;
 DROP DOMAIN rb_positive;
 DROP FUNCTION rb_mark();
 DROP FUNCTION rb_log();
-REVOKE USAGE ON SCHEMA batchguard FROM rb_restorer;
-DROP ROLE rb_restorer;
+REVOKE USAGE ON SCHEMA batchguard FROM regress_rb_restorer;
+DROP ROLE regress_rb_restorer;
