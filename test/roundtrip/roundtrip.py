@@ -57,6 +57,8 @@ import psycopg
 CALLER = "rt_caller"
 PURGES = collections.Counter()  # what check_purge did, for the summary
 PROTECTED = collections.Counter()  # what check_protected did, for the summary
+NOTICES = []  # the caller's notices since restore_as_caller last looked
+RESTORE_PATHS = collections.Counter()  # how restore_backup loaded the rows (its DEBUG1 line)
 PROTECT_ALL = False  # --protected: every case runs the protected-table mode
 
 
@@ -253,10 +255,17 @@ class Case:
         # Half the cases also purge the same ids in chunks (its own generator, so that the
         # schemas and data stay those of the seed).
         self.purge = random.Random(seed * 31 + 3).random() < 0.5
+        # A third of the cases are plain: only what restore_backup's COPY path takes (base
+        # and enum types, no partitions, triggers, row security, generated columns or SET
+        # NULL / SET DEFAULT keys), so that path is exercised as often as the INSERT one.
+        # Its own generator: every other choice stays that of the seed.
+        self.plain = random.Random(seed * 131 + 5).random() < 1 / 3
         n = rng.randint(2, 8)
         self.tables = [Table(f"t{i}") for i in range(n)]
         pool = types + [f"{schema}.comp", f"{schema}.mood", f"{schema}.dom_pos",
                         f"{schema}.dom_json"]
+        if self.plain:
+            pool = [t for t in types if "range" not in t] + [f"{schema}.mood"]
         for i, t in enumerate(self.tables):
             if i == 0:
                 t.key = "single"
@@ -264,9 +273,9 @@ class Case:
                 t.key = rng.choices(["single", "multi", "none"], [5, 2, 2])[0]
             t.key_type = rng.choice(["integer", "integer", "text", "bigint"]) \
                 if t.key == "single" else "integer"
-            t.partitioned = t.key != "none" and rng.random() < 0.2
+            t.partitioned = t.key != "none" and rng.random() < 0.2 and not self.plain
             t.identity = rng.choice([None, None, "ALWAYS", "BY DEFAULT"])
-            t.generated = rng.random() < 0.3
+            t.generated = rng.random() < 0.3 and not self.plain
             for c in range(rng.randint(1, 4)):
                 type_name = rng.choice(pool)
                 if rng.random() < 0.15 and not type_name.startswith(schema):
@@ -283,7 +292,7 @@ class Case:
             for _ in range(rng.choices([0, 1, 2], [3, 4, 2])[0]):
                 targets.append(rng.choice(referencable))
             for f, target in enumerate(targets):
-                action = rng.choice("cndra")
+                action = rng.choice("cccra" if self.plain else "cndra")
                 cols = [f"fk{f}_{k}" for k in target.key_columns()]
                 set_columns = None
                 if action in "nd" and len(cols) > 1 and rng.random() < 0.3:
@@ -293,9 +302,9 @@ class Case:
                 default = action == "d" and rng.random() < 0.5  # default: the target's row 1
                 t.fks.append(Fk(f"{t.name}_fk{f}", target, cols, action, deferrable, set_columns,
                                 default))
-        if rng.random() < 0.35:
+        if rng.random() < 0.35 and not self.plain:
             rng.choice(self.tables).rls = rng.choice(["all", "hide"])
-        if rng.random() < 0.35:
+        if rng.random() < 0.35 and not self.plain:
             rng.choice(self.tables).trigger = True
         self.fill(self.rng_data)
         source = self.tables[0]
@@ -701,11 +710,21 @@ def restore_as_caller(caller, case, backup_id, failure, context=""):
         with caller.transaction():
             for stmt in case.settings_sql():
                 caller.execute(stmt)
+            caller.execute("SET LOCAL client_min_messages = debug1")
             caller.execute("SELECT batchguard.restore_backup(%s)", [backup_id])
             caller.execute("RESET ROLE")
     except psycopg.Error as e:
         caller.execute("RESET ALL")
         raise Mismatch(f"{failure}: {reason_of(e)}{context}")
+    finally:
+        for n in NOTICES:
+            if n.startswith("restore_backup: restoring by COPY"):
+                RESTORE_PATHS["by COPY"] += 1
+            elif n.startswith("restore_backup: restoring by INSERT"):
+                RESTORE_PATHS["by INSERT"] += 1
+            elif n.startswith("restore_backup: ") and "restoring by INSERT" in n:
+                RESTORE_PATHS["COPY, then INSERT"] += 1
+        NOTICES.clear()
     caller.execute("RESET ALL")
 
 
@@ -859,6 +878,7 @@ def main():
     dsn = f"{base} dbname={args.dbname}"
     admin = psycopg.connect(dsn, autocommit=True)
     caller = psycopg.connect(dsn, autocommit=True)
+    caller.add_notice_handler(lambda d: NOTICES.append(d.message_primary or ""))
     admin.execute("CREATE EXTENSION pg_batchguard")
     admin.execute(f"GRANT CREATE ON DATABASE {args.dbname} TO {CALLER}")
     types = builtin_types(admin)
@@ -927,6 +947,10 @@ def main():
         for reason, n in sorted(PROTECTED.items()):
             if ": " in reason:
                 print(f"    {n:4d} {reason}")
+    if RESTORE_PATHS:
+        print(f"  restore_backup took the COPY path {RESTORE_PATHS['by COPY']} times (of which "
+              f"{RESTORE_PATHS['COPY, then INSERT']} went on by INSERT), the INSERT path "
+              f"{RESTORE_PATHS['by INSERT']} times")
     rate = 100.0 * refused_simple / simple if simple else 0.0
     print(f"  schemas without SET NULL/CASCADE mixture cycles: {simple}, refused "
           f"{refused_simple} ({rate:.1f}%)")
