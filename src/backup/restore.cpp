@@ -1,6 +1,9 @@
 // restore_backup (see docs/api.md, "Backups"): puts a backup's rows back, parents before
-// children, with the caller's privileges, through jsonb_populate_record of each table's
-// current row type (PostgreSQL's own JSON -> row conversion).
+// children, with the caller's privileges. Format 2: the removed rows through COPY FROM
+// where nothing but the columns' input functions runs during the load (copy_restore.hpp),
+// otherwise one INSERT ... SELECT over the typed values of _backup_values; rows a delete
+// changed get their old values back by UPDATE. Format 1: jsonb_populate_record of each
+// table's current row type.
 #include "backup/copy_restore.hpp"
 #include "backup/dynamic_sql.hpp"
 #include "backup/store.hpp"
