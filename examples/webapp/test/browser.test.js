@@ -204,7 +204,9 @@ test('the three-step delete with backup, the download, and restore', async () =>
   await page.click('#to-backup');
   await page.click('#create-backup');
   await page.locator('#backup-info').waitFor();
-  assert.match(await page.locator('#export-progress .text').textContent(), /done: 12 rows/);
+  // The "done" event comes over SSE (NOTIFY at commit), independently of the HTTP answer
+  // that shows #backup-info: wait for it rather than expect it to have arrived first.
+  await page.locator('#export-progress .text', { hasText: /done: 12 rows/ }).waitFor();
   assert.match(await page.locator('#backup-info .rows').textContent(), /^12 /);
   await screenshot('delete-step2-backup');
 
