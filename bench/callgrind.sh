@@ -19,8 +19,9 @@ work=$(bg_workdir)
 cluster="$work/cluster"
 trap 'bg_stop_cluster "$cluster"; rm -rf "$work"' EXIT
 cd "$work"
-bg_start_cluster "$cluster" "$(bg_free_port 54852)"
-psql() { bg_as_postgres "$BG_PGBIN/psql" -h "$cluster" -p "$(sed -n 's/^port = //p' "$cluster/data/postgresql.conf")" -X -q -v ON_ERROR_STOP=1 "$@"; }
+port=$(bg_free_port 54852)
+bg_start_cluster "$cluster" "$port"
+psql() { bg_as_postgres "$BG_PGBIN/psql" -h "$cluster" -p "$port" -X -q -v ON_ERROR_STOP=1 "$@"; }
 psql -d postgres -c "CREATE ROLE bench_user LOGIN" -c "CREATE DATABASE bench_ratio"
 psql -d bench_ratio -f "$root/bench/setup.sql" >/dev/null
 bg_stop_cluster "$cluster"
