@@ -40,6 +40,57 @@ struct PendingError {
     std::string message, detail, hint;
 };
 
+// What a guarded frame caught, kept until the frame's C++ scopes are gone.
+struct CaughtError {
+    ErrorData* pg_error = nullptr;  // a PostgreSQL error, re-raised as it is
+    std::optional<PendingError> error;
+    bool out_of_memory = false;
+};
+
+// Classifies the exception being handled; called from inside a `catch (...)`.
+void capture(CaughtError& caught) noexcept {
+    try {
+        throw;
+    } catch (const PgError& e) {
+        caught.pg_error = e.data();
+    } catch (const Error& e) {
+        try {
+            caught.error.emplace(PendingError{e.sqlstate(), e.what(), e.detail(), e.hint()});
+        } catch (...) {
+            caught.out_of_memory = true;
+        }
+    } catch (const std::bad_alloc&) {
+        caught.out_of_memory = true;
+    } catch (const std::exception& e) {
+        try {
+            caught.error.emplace(PendingError{sqlstate::kInternalError, e.what(), {}, {}});
+        } catch (...) {
+            caught.out_of_memory = true;
+        }
+    } catch (...) {
+        caught.error.emplace();  // no allocation: reported as "internal error"
+        caught.error->sqlstate = sqlstate::kInternalError;
+    }
+}
+
+// Raises what `capture` caught as a PostgreSQL error. Call it outside every catch scope,
+// with no C++ object left on the frames it longjmps over: it frees the caught strings itself.
+[[noreturn]] void raise_caught(CaughtError& caught) noexcept {
+    if (caught.pg_error != nullptr) ReThrowError(caught.pg_error);
+    if (caught.out_of_memory)
+        ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+    const PendingError& error = *caught.error;
+    const char* state = error.sqlstate;
+    char* message = copy_for_ereport(error.message.empty() ? "internal error" : error.message);
+    char* detail = error.detail.empty() ? nullptr : copy_for_ereport(error.detail);
+    char* hint = error.hint.empty() ? nullptr : copy_for_ereport(error.hint);
+    caught.error.reset();  // frees the C++ strings before the longjmp
+    ereport(ERROR, (errcode(MAKE_SQLSTATE(state[0], state[1], state[2], state[3], state[4])),
+                    errmsg("%s", message ? message : "out of memory"),
+                    detail ? errdetail("%s", detail) : 0, hint ? errhint("%s", hint) : 0));
+    pg_unreachable();
+}
+
 }  // namespace
 
 ErrorData* run_catching(void (*fn)(void*), void* arg) {
@@ -68,33 +119,14 @@ Datum run_guarded(FunctionCallInfo fcinfo, Datum (*body)(FunctionCallInfo)) noex
     error_context_stack = &callback;
     active_call = &call;
 
-    ErrorData* pg_error = nullptr;
-    std::optional<PendingError> error;
-    bool out_of_memory = false;
+    CaughtError caught;
     try {
         Datum result = body(fcinfo);
         error_context_stack = callback.previous;
         active_call = outer_call;
         return result;
-    } catch (const PgError& e) {
-        pg_error = e.data();
-    } catch (const Error& e) {
-        try {
-            error.emplace(PendingError{e.sqlstate(), e.what(), e.detail(), e.hint()});
-        } catch (...) {
-            out_of_memory = true;
-        }
-    } catch (const std::bad_alloc&) {
-        out_of_memory = true;
-    } catch (const std::exception& e) {
-        try {
-            error.emplace(PendingError{sqlstate::kInternalError, e.what(), {}, {}});
-        } catch (...) {
-            out_of_memory = true;
-        }
     } catch (...) {
-        error.emplace();  // no allocation: reported as "internal error"
-        error->sqlstate = sqlstate::kInternalError;
+        capture(caught);
     }
     active_call = outer_call;
 
@@ -103,62 +135,21 @@ Datum run_guarded(FunctionCallInfo fcinfo, Datum (*body)(FunctionCallInfo)) noex
     // worker raising PB001 all day on one connection would leak them one by one).
     if (call.text.size() > 0) call.raised = copy_for_ereport(call.text);
     std::string().swap(call.text);
-    if (pg_error != nullptr) {
-        error_context_stack = callback.previous;  // the error already carries its context
-        ReThrowError(pg_error);
-    }
-    if (out_of_memory) {
-        ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
-    }
-    const char* state = error->sqlstate;
-    char* message = copy_for_ereport(error->message.empty() ? "internal error" : error->message);
-    char* detail = error->detail.empty() ? nullptr : copy_for_ereport(error->detail);
-    char* hint = error->hint.empty() ? nullptr : copy_for_ereport(error->hint);
-    error.reset();  // frees the C++ strings before the longjmp
-    ereport(ERROR, (errcode(MAKE_SQLSTATE(state[0], state[1], state[2], state[3], state[4])),
-                    errmsg("%s", message ? message : "out of memory"),
-                    detail ? errdetail("%s", detail) : 0, hint ? errhint("%s", hint) : 0));
-    pg_unreachable();
+    // A PostgreSQL error already carries its context.
+    if (caught.pg_error != nullptr) error_context_stack = callback.previous;
+    raise_caught(caught);
 }
 
 void run_raising(void (*fn)(void*), void* arg) noexcept {
-    ErrorData* pg_error = nullptr;
-    std::optional<PendingError> error;
-    bool out_of_memory = false;
+    CaughtError caught;
     try {
         fn(arg);
         return;
-    } catch (const PgError& e) {
-        pg_error = e.data();
-    } catch (const Error& e) {
-        try {
-            error.emplace(PendingError{e.sqlstate(), e.what(), e.detail(), e.hint()});
-        } catch (...) {
-            out_of_memory = true;
-        }
-    } catch (const std::bad_alloc&) {
-        out_of_memory = true;
-    } catch (const std::exception& e) {
-        try {
-            error.emplace(PendingError{sqlstate::kInternalError, e.what(), {}, {}});
-        } catch (...) {
-            out_of_memory = true;
-        }
     } catch (...) {
-        error.emplace();
-        error->sqlstate = sqlstate::kInternalError;
+        capture(caught);
     }
     // Outside every catch scope: fn's frames are gone, a longjmp skips no destructor.
-    if (pg_error != nullptr) ReThrowError(pg_error);
-    if (out_of_memory) ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
-    const char* state = error->sqlstate;
-    char* message = copy_for_ereport(error->message.empty() ? "internal error" : error->message);
-    char* detail = error->detail.empty() ? nullptr : copy_for_ereport(error->detail);
-    char* hint = error->hint.empty() ? nullptr : copy_for_ereport(error->hint);
-    error.reset();
-    ereport(ERROR, (errcode(MAKE_SQLSTATE(state[0], state[1], state[2], state[3], state[4])),
-                    errmsg("%s", message ? message : "out of memory"),
-                    detail ? errdetail("%s", detail) : 0, hint ? errhint("%s", hint) : 0));
+    raise_caught(caught);
 }
 
 void guard_callback(const char* what, void (*body)(void*), void* arg) noexcept {
