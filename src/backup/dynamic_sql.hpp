@@ -6,6 +6,7 @@
 #include "pg/spi.hpp"
 
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace batchguard::backup {
@@ -15,8 +16,15 @@ struct DynamicArg {
     pg::Arg value;
 };
 
+// Settings (name, value) in force only while a statement is planned.
+using PlannerSettings = std::vector<std::pair<const char*, const char*>>;
+
 // read_only: the calling query's snapshot; otherwise a new snapshot for the statement.
-pg::Rows run_dynamic(const std::string& sql, const std::vector<DynamicArg>& args, bool read_only);
+// planner: settings the statement is planned under; its execution, and whatever it fires
+// (triggers, their queries' plans), runs under the caller's settings. Only for a statement
+// without parameters (args empty), whose one plan the plan cache then reuses.
+pg::Rows run_dynamic(const std::string& sql, const std::vector<DynamicArg>& args, bool read_only,
+                     const PlannerSettings& planner = {});
 
 // The number of rows the last run_dynamic processed.
 std::uint64_t last_processed();

@@ -608,6 +608,29 @@ bool bulk_path(const std::vector<Target>& targets, OnConflict mode, bool dry_run
     return refused.empty();
 }
 
+pg::Statement relation_bytes{
+    "SELECT pg_catalog.sum(pg_catalog.pg_relation_size(p.relid))::pg_catalog.int8"
+    "  FROM pg_catalog.pg_partition_tree($1) p",
+    {REGCLASSOID}};
+
+// The statement that restores by INSERT looks rows up in tables it inserts into (a row that
+// exists is skipped or updated). A table that is empty or small when the statement is
+// planned -- emptied by the delete, then vacuumed and analyzed -- looks free to scan, and a
+// nested loop scanning it once per backed-up row goes quadratic as the INSERT fills it
+// (minutes for 100,000 rows). Planned without nested loops the lookups read such a table
+// once (hash or merge join). Larger tables keep the planner's choice: scanning them per
+// row costs more than an index probe, which it then takes. Only the planning uses this
+// setting, not the statement's triggers.
+PlannerSettings lookup_planner_settings(const std::vector<Oid>& tables) {
+    constexpr std::int64_t kSmallTableBytes = std::int64_t{8} << 20;
+    pg::SpiSession spi;
+    for (Oid relid : tables) {
+        const pg::Rows size = spi.execute(relation_bytes, {pg::Arg::of(ObjectIdGetDatum(relid))});
+        if (size.int8(0, 1).value_or(0) < kSmallTableBytes) return {{"enable_nestloop", "off"}};
+    }
+    return {};
+}
+
 // Removed rows are inserted; rows a delete changed get their old values back in place,
 // found by primary key or, without one, by their other columns.
 std::vector<TableOutcome> restore_format2(Datum id, const BackupHeader& header,
@@ -630,16 +653,17 @@ std::vector<TableOutcome> restore_format2(Datum id, const BackupHeader& header,
     std::string columns = "bg_table pg_catalog.int4, bg_changed pg_catalog.text[]";
     for (const Target& t : targets)
         for (const Target::Col& c : t.cols) columns += ", " + c.value.substr(5) + " " + c.type;
-    std::string sql = "WITH bg_src AS MATERIALIZED (SELECT * FROM " + values_function +
-                      "($1) AS "
-                      "bg_v(" +
-                      columns + "))";
+    // The backup's id as a literal: a statement without parameters has one plan (see
+    // lookup_planner_settings).
+    std::string sql = "WITH bg_src AS MATERIALIZED (SELECT * FROM " + values_function + "(" +
+                      literal(uuid_text(id)) + "::pg_catalog.uuid) AS bg_v(" + columns + "))";
     // The rows of each table, counted in one pass over them: r<i> all, c<i> changed ones.
     std::string tallies;
     // Default mode: a removed row that exists already is found by the key's unique index
     // as the INSERT puts it in -- no lookup of its own per row. The statement then fails;
     // a dry run counts the conflicts for the error.
     bool index_finds_conflicts = false;
+    std::vector<Oid> looked_up;  // tables the statement joins the backup's rows to
     std::string counts;
     for (const Target& t : targets) {
         const std::string i = std::to_string(t.index);
@@ -655,6 +679,8 @@ std::vector<TableOutcome> restore_format2(Datum id, const BackupHeader& header,
                    changed + ")::pg_catalog.int8 AS c" + i;
         const bool by_index = !dry_run && mode == OnConflict::kError && t.key_checked_at_once;
         index_finds_conflicts = index_finds_conflicts || by_index;
+        if (!dry_run && ((!t.key.empty() && !by_index) || !t.changed.empty()))
+            looked_up.push_back(t.relid);
         // Its rows, the removed ones that exist, the inserted ones, those restored in place.
         counts +=
             std::string(counts.empty() ? "" : ", ") + "bg_tally.r" + i + ", " +
@@ -758,7 +784,7 @@ std::vector<TableOutcome> restore_format2(Datum id, const BackupHeader& header,
                     r.insert(r.end(), {c.rows, 0, c.inserted, 0});
                 return;
             }
-            pg::Rows row = run_dynamic(sql, {{UUIDOID, pg::Arg::of(id)}}, dry_run);
+            pg::Rows row = run_dynamic(sql, {}, dry_run, lookup_planner_settings(looked_up));
             for (int c = 1; c <= static_cast<int>(targets.size()) * 4; ++c)
                 r.push_back(row.int8(0, c).value());
         };
