@@ -134,6 +134,9 @@ SELECT batchguard.delete_with_backup('stale_parent', ARRAY(SELECT id::text FROM 
 VACUUM ANALYZE stale_parent, stale_child;
 SELECT pg_temp.restore_touches_few('update') AS restore_update;
 SELECT count(*) AS parents, (SELECT count(*) FROM stale_child) AS children FROM stale_parent;
-SELECT count(*) AS removed FROM batchguard.backups b, batchguard.delete_backup(b.backup_id)
- WHERE b.source_table = 'public.stale_parent';
-DROP TABLE stale_child, stale_parent;
+-- clean up: the two backups and their audit rows
+CREATE TEMP TABLE stale_backups AS
+    SELECT backup_id FROM batchguard.backups WHERE source_table = 'public.stale_parent';
+SELECT count(*) AS removed FROM stale_backups s, batchguard.delete_backup(s.backup_id);
+DELETE FROM batchguard.audit WHERE backup_id IN (SELECT backup_id FROM stale_backups);
+DROP TABLE stale_child, stale_parent, stale_backups;
