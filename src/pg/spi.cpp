@@ -3,6 +3,7 @@
 #include "pg/guard.hpp"
 
 extern "C" {
+#include "utils/inval.h"
 #include "utils/snapmgr.h"
 }
 
@@ -99,8 +100,28 @@ bool extension_column_exists(const char* table, const char* column) {
     });
 }
 
+namespace {
+// The owner of the schema batchguard, which SPI sessions run as: looked up once, forgotten
+// when any schema changes (ALTER SCHEMA ... OWNER TO or RENAME, DROP EXTENSION and a new
+// CREATE EXTENSION by another role).
+Oid cached_extension_owner = InvalidOid;
+std::uint64_t schema_generation = 0;
+bool schema_callback_registered = false;
+
+void forget_extension_owner(Datum, int, uint32) {
+    cached_extension_owner = InvalidOid;
+    ++schema_generation;
+}
+}  // namespace
+
 Oid extension_owner() {
-    return pg_call([] {
+    if (OidIsValid(cached_extension_owner)) return cached_extension_owner;
+    const std::uint64_t generation = schema_generation;
+    const Oid owner = pg_call([] {
+        if (!schema_callback_registered) {
+            CacheRegisterSyscacheCallback(NAMESPACEOID, forget_extension_owner, 0);
+            schema_callback_registered = true;
+        }
         Oid schema = get_namespace_oid("batchguard", false);
         HeapTuple tuple = SearchSysCache1(NAMESPACEOID, ObjectIdGetDatum(schema));
         if (!HeapTupleIsValid(tuple)) elog(ERROR, "cache lookup failed for schema %u", schema);
@@ -108,6 +129,9 @@ Oid extension_owner() {
         ReleaseSysCache(tuple);
         return owner;
     });
+    // Kept unless a change arrived during the lookup itself.
+    if (generation == schema_generation) cached_extension_owner = owner;
+    return owner;
 }
 
 namespace {

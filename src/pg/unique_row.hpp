@@ -37,8 +37,13 @@ class UniqueRowReader {
     void resolve();
     // Copies the wanted columns of a visible tuple; false (and nothing copied) when its key
     // columns differ from `keys`.
+    // `all_values`/`all_nulls` are scratch space for every column of the table.
     bool read_row(HeapTuple tuple, TupleDesc desc, const std::vector<Datum>& keys,
-                  std::vector<Datum>& values, std::vector<char>& nulls) const;
+                  const std::vector<std::string_view>& key_bytes, std::vector<Datum>& all_values,
+                  bool* all_nulls, std::vector<Datum>& values, std::vector<char>& nulls) const;
+    // The same, column by column (a descriptor other than the one resolved).
+    bool read_row_by_attribute(HeapTuple tuple, TupleDesc desc, const std::vector<Datum>& keys,
+                               std::vector<Datum>& values, std::vector<char>& nulls) const;
 
     const char* table_;
     const char* index_;
@@ -50,6 +55,9 @@ class UniqueRowReader {
     std::vector<AttrNumber> key_attnums_;
     std::vector<Oid> key_collations_;
     std::vector<AttrNumber> attnums_;
+    // Every key's collation is deterministic: equal keys are equal bytes.
+    bool keys_compare_bytes_ = false;
+    int natts_ = 0;  // columns of the table when resolved
     // Where the row of each key was last found: tried first (a heap fetch instead of an
     // index descent), trusted only when that tuple is visible and has the same keys.
     std::unordered_map<std::string, ItemPointerData> addresses_;
