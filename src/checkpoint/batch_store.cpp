@@ -86,8 +86,8 @@ Batch batch_from_rows(const pg::Rows& rows, std::uint64_t row, int first_column)
 std::optional<Batch> BatchStore::find(std::string_view owner, std::string_view job_id) {
     // Row security applies to statements only: a session as the caller takes one.
     if (spi_.identity() == pg::SpiSession::Identity::kAsExtensionOwner) {
-        const auto row = batch_by_job.find(spi_, {owner, job_id});
-        if (!row) return std::nullopt;
+        const auto* row = batch_by_job.find(spi_, {owner, job_id});
+        if (row == nullptr) return std::nullopt;
         const auto& v = *row;
         Batch batch;
         batch.batch_id = DatumGetInt64(v[0].value());

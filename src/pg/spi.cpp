@@ -194,17 +194,17 @@ SpiSession::SpiSession(Access access, Identity identity, SearchPath search_path)
       identity_(identity),
       pinned_for_statements_(search_path == SearchPath::kCallers) {
     Oid owner = identity == Identity::kAsExtensionOwner ? extension_owner() : InvalidOid;
+    // One guarded call for both (this runs for every per-item call).
+    const bool pin_path = !pinned_for_statements_;
     pg_call([&] {
         if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "SPI_connect failed");
-    });
-    // pg_catalog only: nothing a caller puts on its search_path can capture our names.
-    if (!pinned_for_statements_) {
-        pg_call([] {
+        // pg_catalog only: nothing a caller puts on its search_path can capture our names.
+        if (pin_path) {
             OverrideSearchPath path{NIL, true, false, 0};
             PushOverrideSearchPath(&path);
-        });
-        pushed_search_path_ = true;
-    }
+        }
+    });
+    pushed_search_path_ = pin_path;
     if (OidIsValid(owner)) {
         GetUserIdAndSecContext(&saved_user_, &saved_security_context_);
         SetUserIdAndSecContext(owner, saved_security_context_ | SECURITY_LOCAL_USERID_CHANGE);
@@ -218,25 +218,24 @@ SpiSession::~SpiSession() {
     // path itself; touching them here could raise a second error inside a destructor.
     if (std::uncaught_exceptions() > 0) return;
     try {
-        if (pushed_search_path_) pg_call([] { PopOverrideSearchPath(); });
-        pg_call([] { SPI_finish(); });
+        const bool pop_path = pushed_search_path_;
+        pg_call([&] {
+            if (pop_path) PopOverrideSearchPath();
+            SPI_finish();
+        });
     } catch (...) {
         // Nothing to do: the transaction's abort cleans up what is left.
     }
 }
 
-Rows SpiSession::execute(Statement& statement, const std::vector<Arg>& args, long max_rows) {
-    return run(statement, args, max_rows, false);
-}
-
 Rows SpiSession::execute_with_latest_snapshot(Statement& statement,
                                               std::initializer_list<Arg> args) {
-    return run(statement, std::vector<Arg>(args), 0, true);
+    return run(statement, args.begin(), args.size(), 0, true);
 }
 
-Rows SpiSession::run(Statement& statement, const std::vector<Arg>& args, long max_rows,
+Rows SpiSession::run(Statement& statement, const Arg* args, std::size_t count, long max_rows,
                      bool latest_snapshot) {
-    if (args.size() != statement.arg_types.size())
+    if (count != statement.arg_types.size())
         throw Error(sqlstate::kInternalError, "wrong number of arguments for a prepared statement");
     check_for_interrupts();
     PinnedPath pin(pinned_for_statements_);
@@ -251,20 +250,29 @@ Rows SpiSession::run(Statement& statement, const std::vector<Arg>& args, long ma
             statement.plan = plan;
         });
     }
-    std::vector<Datum> values;
-    std::vector<char> nulls;
-    values.reserve(args.size());
-    nulls.reserve(args.size());
-    for (const Arg& arg : args) {
-        values.push_back(arg.value);
-        nulls.push_back(arg.is_null ? 'n' : ' ');
+    // On the stack for the usual few arguments: this runs for every per-item call.
+    constexpr std::size_t kInline = 8;
+    Datum inline_values[kInline];
+    char inline_nulls[kInline];
+    std::vector<Datum> more_values;
+    std::vector<char> more_nulls;
+    Datum* values = inline_values;
+    char* nulls = inline_nulls;
+    if (count > kInline) {
+        more_values.resize(count);
+        more_nulls.resize(count);
+        values = more_values.data();
+        nulls = more_nulls.data();
+    }
+    for (std::size_t i = 0; i < count; ++i) {
+        values[i] = args[i].value;
+        nulls[i] = args[i].is_null ? 'n' : ' ';
     }
     std::uint64_t processed = pg_call([&] {
-        int rc = latest_snapshot ? SPI_execute_snapshot(statement.plan, values.data(), nulls.data(),
-                                                        GetLatestSnapshot(), InvalidSnapshot, true,
-                                                        false, max_rows)
-                                 : SPI_execute_plan(statement.plan, values.data(), nulls.data(),
-                                                    read_only_, max_rows);
+        int rc = latest_snapshot
+                     ? SPI_execute_snapshot(statement.plan, values, nulls, GetLatestSnapshot(),
+                                            InvalidSnapshot, true, false, max_rows)
+                     : SPI_execute_plan(statement.plan, values, nulls, read_only_, max_rows);
         if (rc < 0) elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
         return SPI_processed;
     });

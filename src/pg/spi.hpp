@@ -102,15 +102,17 @@ class SpiSession {
     MemoryContext caller_context() const { return caller_context_; }
 
     Rows execute(Statement& statement, std::initializer_list<Arg> args, long max_rows = 0) {
-        return execute(statement, std::vector<Arg>(args), max_rows);
+        return run(statement, args.begin(), args.size(), max_rows, false);
     }
-    Rows execute(Statement& statement, const std::vector<Arg>& args, long max_rows = 0);
+    Rows execute(Statement& statement, const std::vector<Arg>& args, long max_rows = 0) {
+        return run(statement, args.data(), args.size(), max_rows, false);
+    }
     // A read under a snapshot taken now, whatever the isolation level: it sees every
     // transaction committed before it (a lock just taken makes that the last holder's).
     Rows execute_with_latest_snapshot(Statement& statement, std::initializer_list<Arg> args);
 
   private:
-    Rows run(Statement& statement, const std::vector<Arg>& args, long max_rows,
+    Rows run(Statement& statement, const Arg* args, std::size_t count, long max_rows,
              bool latest_snapshot);
 
     bool read_only_;

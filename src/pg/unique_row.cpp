@@ -79,8 +79,7 @@ void UniqueRowReader::resolve() {
                 elog(ERROR, "index batchguard.%s is not the expected unique index", index_);
             key_collations[i] = index->rd_indcollation[i];
             // A deterministic collation's equality is byte equality (texteq's own shortcut).
-            if (!OidIsValid(key_collations[i]) ||
-                !get_collation_isdeterministic(key_collations[i]))
+            if (!OidIsValid(key_collations[i]) || !get_collation_isdeterministic(key_collations[i]))
                 keys_compare_bytes = false;
         }
         index_close(index, AccessShareLock);
@@ -103,108 +102,92 @@ void UniqueRowReader::resolve() {
     resolved_ = true;
 }
 
-bool UniqueRowReader::read_row(HeapTuple tuple, TupleDesc desc, const std::vector<Datum>& keys,
-                               const std::vector<std::string_view>& key_bytes,
-                               std::vector<Datum>& all_values, bool* all_nulls,
-                               std::vector<Datum>& values, std::vector<char>& nulls) const {
-    // Runs inside pg_call: no C++ exceptions here. One pass over the tuple: the columns
-    // after the first text one have no cached offsets, so heap_getattr would walk the
-    // tuple again for each of them.
-    if (desc->natts != natts_ || all_values.size() != static_cast<std::size_t>(natts_)) {
-        // Not expected (a change of the table resets the reader): the general path.
-        return read_row_by_attribute(tuple, desc, keys, values, nulls);
+bool UniqueRowReader::key_matches(std::size_t i, Datum value, std::string_view key) const {
+    // Runs inside pg_call. A deterministic collation's equality is byte equality.
+    if (keys_compare_bytes_ && !VARATT_IS_EXTERNAL(DatumGetPointer(value)) &&
+        !VARATT_IS_COMPRESSED(DatumGetPointer(value))) {
+        const std::size_t size = VARSIZE_ANY_EXHDR(DatumGetPointer(value));
+        return size == key.size() && (size == 0 || std::memcmp(VARDATA_ANY(DatumGetPointer(value)),
+                                                               key.data(), size) == 0);
     }
-    heap_deform_tuple(tuple, desc, all_values.data(), all_nulls);
-    for (std::size_t i = 0; i < keys.size(); ++i) {
-        const int a = key_attnums_[i] - 1;
-        if (all_nulls[a]) return false;
-        const Datum value = all_values[a];
-        if (keys_compare_bytes_ && !VARATT_IS_EXTERNAL(DatumGetPointer(value)) &&
-            !VARATT_IS_COMPRESSED(DatumGetPointer(value))) {
-            const char* data = VARDATA_ANY(DatumGetPointer(value));
-            const std::size_t size = VARSIZE_ANY_EXHDR(DatumGetPointer(value));
-            if (size != key_bytes[i].size() ||
-                (size != 0 && std::memcmp(data, key_bytes[i].data(), size) != 0))
-                return false;
-        } else {
-            // keys[i] is unset when only byte comparisons were expected.
-            const Datum key = keys_compare_bytes_
-                                  ? PointerGetDatum(cstring_to_text_with_len(
-                                        key_bytes[i].data(), static_cast<int>(key_bytes[i].size())))
-                                  : keys[i];
-            if (!DatumGetBool(DirectFunctionCall2Coll(texteq, key_collations_[i], value, key)))
-                return false;
-        }
-    }
-    for (std::size_t i = 0; i < attnums_.size(); ++i) {
-        const int a = attnums_[i] - 1;
-        nulls[i] = all_nulls[a];
-        if (!all_nulls[a]) {
-            Form_pg_attribute attribute = TupleDescAttr(desc, a);
-            values[i] = datumCopy(all_values[a], attribute->attbyval, attribute->attlen);
-        }
-    }
-    return true;
+    const Datum key_text =
+        PointerGetDatum(cstring_to_text_with_len(key.data(), static_cast<int>(key.size())));
+    return DatumGetBool(DirectFunctionCall2Coll(texteq, key_collations_[i], value, key_text));
 }
 
-bool UniqueRowReader::read_row_by_attribute(HeapTuple tuple, TupleDesc desc,
-                                            const std::vector<Datum>& keys,
-                                            std::vector<Datum>& values,
-                                            std::vector<char>& nulls) const {
-    for (std::size_t i = 0; i < keys.size(); ++i) {
+bool UniqueRowReader::read_row(HeapTuple tuple, TupleDesc desc, const std::string_view* keys,
+                               bool* all_nulls) {
+    // Runs inside pg_call: no C++ exceptions here.
+    if (desc->natts == natts_ && all_values_.size() == static_cast<std::size_t>(natts_)) {
+        // One pass over the tuple: the columns after the first text one have no cached
+        // offsets, so heap_getattr would walk the tuple again for each of them.
+        heap_deform_tuple(tuple, desc, all_values_.data(), all_nulls);
+        for (std::size_t i = 0; i < key_attnums_.size(); ++i) {
+            const int a = key_attnums_[i] - 1;
+            if (all_nulls[a] || !key_matches(i, all_values_[a], keys[i])) return false;
+        }
+        for (std::size_t i = 0; i < attnums_.size(); ++i) {
+            const int a = attnums_[i] - 1;
+            nulls_[i] = all_nulls[a];
+            if (!all_nulls[a]) {
+                Form_pg_attribute attribute = TupleDescAttr(desc, a);
+                values_[i] = datumCopy(all_values_[a], attribute->attbyval, attribute->attlen);
+            }
+        }
+        return true;
+    }
+    // Another descriptor than the one resolved (not expected: a change of the table
+    // resets the reader): column by column.
+    for (std::size_t i = 0; i < key_attnums_.size(); ++i) {
         bool is_null = false;
         const Datum value = heap_getattr(tuple, key_attnums_[i], desc, &is_null);
-        if (is_null ||
-            !DatumGetBool(DirectFunctionCall2Coll(texteq, key_collations_[i], value, keys[i])))
-            return false;
+        if (is_null || !key_matches(i, value, keys[i])) return false;
     }
     for (std::size_t i = 0; i < attnums_.size(); ++i) {
         bool is_null = false;
         const Datum value = heap_getattr(tuple, attnums_[i], desc, &is_null);
-        nulls[i] = is_null;
+        nulls_[i] = is_null;
         if (!is_null) {
             Form_pg_attribute attribute = TupleDescAttr(desc, attnums_[i] - 1);
-            values[i] = datumCopy(value, attribute->attbyval, attribute->attlen);
+            values_[i] = datumCopy(value, attribute->attbyval, attribute->attlen);
         }
     }
     return true;
 }
 
-std::optional<std::vector<std::optional<Datum>>> UniqueRowReader::find(
-    const SpiSession& spi, const std::vector<std::string_view>& keys) {
+const std::vector<std::optional<Datum>>* UniqueRowReader::find(
+    const SpiSession& spi, std::initializer_list<std::string_view> key_list) {
     if (!resolved_) resolve();
-    if (keys.size() != key_attnums_.size())
+    if (key_list.size() != key_attnums_.size())
         throw Error(sqlstate::kInternalError, "wrong number of keys for a unique row lookup");
-    std::string address_key;
-    for (std::string_view key : keys) {
-        address_key.append(key);
-        address_key.push_back('\0');
+    const std::string_view* keys = key_list.begin();
+    const std::size_t key_count = key_list.size();
+    address_key_.clear();
+    for (std::string_view key : key_list) {
+        address_key_.append(key);
+        address_key_.push_back('\0');
     }
-    const auto remembered = addresses_.find(address_key);
+    const auto remembered = addresses_.find(address_key_);
     ItemPointerData address;
     ItemPointerSetInvalid(&address);
     const bool try_address = remembered != addresses_.end();
     if (try_address) address = remembered->second;
 
-    std::vector<Datum> key_values(keys.size());
-    std::vector<Datum> values(attnums_.size());
-    std::vector<char> nulls(attnums_.size());
-    std::vector<ScanKeyData> scan_keys(keys.size());  // allocated here: never inside pg_call
-    std::vector<Datum> all_values(static_cast<std::size_t>(natts_));
-    std::unique_ptr<bool[]> all_nulls_buffer(new bool[static_cast<std::size_t>(natts_)]);
-    bool* all_nulls = all_nulls_buffer.get();
+    // Scratch space kept from call to call (this runs for every per-item call), sized
+    // here: never inside pg_call.
+    key_values_.resize(key_count);
+    values_.resize(attnums_.size());
+    nulls_.resize(attnums_.size());
+    scan_keys_.resize(key_count);
+    all_values_.resize(static_cast<std::size_t>(natts_));
+    if (all_nulls_size_ < static_cast<std::size_t>(natts_)) {
+        all_nulls_.reset(new bool[static_cast<std::size_t>(natts_)]);
+        all_nulls_size_ = static_cast<std::size_t>(natts_);
+    }
+    bool* all_nulls = all_nulls_.get();
     const bool read_only = spi.read_only();
+    const ItemPointerData remembered_address = address;
     const bool found = pg_call([&] {
-        // As text datums: for the index scan and for comparisons under a collation.
-        bool have_key_values = false;
-        auto make_key_values = [&] {
-            if (have_key_values) return;
-            for (std::size_t i = 0; i < keys.size(); ++i)
-                key_values[i] = PointerGetDatum(
-                    cstring_to_text_with_len(keys[i].data(), static_cast<int>(keys[i].size())));
-            have_key_values = true;
-        };
-        if (!keys_compare_bytes_) make_key_values();
         // The snapshot an SPI statement would take: the caller's in a read-only session,
         // otherwise a new one that also sees this transaction's earlier writes.
         if (!read_only) CommandCounterIncrement();
@@ -221,23 +204,22 @@ std::optional<std::vector<std::optional<Datum>>> UniqueRowReader::find(
             tuple.t_self = address;
             Buffer buffer = InvalidBuffer;
             if (heap_fetch(table, snapshot, &tuple, &buffer, false)) {
-                hit = read_row(&tuple, desc, key_values, keys, all_values, all_nulls, values,
-                               nulls);
+                hit = read_row(&tuple, desc, keys, all_nulls);
                 ReleaseBuffer(buffer);
             }
         }
         if (!hit) {
-            make_key_values();
             ItemPointerSetInvalid(&address);
-            for (std::size_t i = 0; i < keys.size(); ++i)
-                ScanKeyEntryInitialize(&scan_keys[i], 0, key_attnums_[i], BTEqualStrategyNumber,
-                                       InvalidOid, key_collations_[i], F_TEXTEQ, key_values[i]);
-            SysScanDesc scan =
-                systable_beginscan(table, index_oid_, true, snapshot,
-                                   static_cast<int>(scan_keys.size()), scan_keys.data());
+            for (std::size_t i = 0; i < key_count; ++i) {
+                key_values_[i] = PointerGetDatum(
+                    cstring_to_text_with_len(keys[i].data(), static_cast<int>(keys[i].size())));
+                ScanKeyEntryInitialize(&scan_keys_[i], 0, key_attnums_[i], BTEqualStrategyNumber,
+                                       InvalidOid, key_collations_[i], F_TEXTEQ, key_values_[i]);
+            }
+            SysScanDesc scan = systable_beginscan(table, index_oid_, true, snapshot,
+                                                  static_cast<int>(key_count), scan_keys_.data());
             HeapTuple tuple = systable_getnext(scan);
-            if (HeapTupleIsValid(tuple) && read_row(tuple, desc, key_values, keys, all_values,
-                                                     all_nulls, values, nulls)) {
+            if (HeapTupleIsValid(tuple) && read_row(tuple, desc, keys, all_nulls)) {
                 hit = true;
                 address = tuple->t_self;
             }
@@ -247,16 +229,22 @@ std::optional<std::vector<std::optional<Datum>>> UniqueRowReader::find(
         UnregisterSnapshot(snapshot);
         return hit;
     });
+    // An invalidation processed inside (when the table was locked) may have cleared the
+    // remembered addresses: the key is looked up again rather than through `remembered`.
     if (!found) {
-        if (try_address) addresses_.erase(address_key);
-        return std::nullopt;
+        if (try_address) addresses_.erase(address_key_);
+        return nullptr;
     }
-    if (addresses_.size() >= kMaxAddresses) addresses_.clear();
-    addresses_[address_key] = address;
-    std::vector<std::optional<Datum>> row(attnums_.size());
+    ItemPointerData previous = remembered_address;
+    const bool same_place = try_address && ItemPointerEquals(&address, &previous);
+    if (!same_place || addresses_.empty()) {
+        if (addresses_.size() >= kMaxAddresses) addresses_.clear();
+        addresses_[address_key_] = address;
+    }
+    row_.assign(attnums_.size(), std::nullopt);
     for (std::size_t i = 0; i < attnums_.size(); ++i)
-        if (!nulls[i]) row[i] = values[i];
-    return row;
+        if (!nulls_[i]) row_[i] = values_[i];
+    return &row_;
 }
 
 }  // namespace batchguard::pg

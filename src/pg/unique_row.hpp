@@ -5,6 +5,12 @@
 #pragma once
 #include "pg/spi.hpp"
 
+extern "C" {
+#include "access/skey.h"
+}
+
+#include <initializer_list>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -22,10 +28,11 @@ class UniqueRowReader {
                     std::vector<const char*> columns);
 
     // The row whose key columns equal `keys`, seen as the next statement of `spi` would
-    // see it (its own earlier writes included); nullopt when there is none. Values are
+    // see it (its own earlier writes included); nullptr when there is none. Values are
     // copied into the current memory context; a NULL is nullopt.
-    std::optional<std::vector<std::optional<Datum>>> find(
-        const SpiSession& spi, const std::vector<std::string_view>& keys);
+    // The result stays valid until the next call.
+    const std::vector<std::optional<Datum>>* find(const SpiSession& spi,
+                                                  std::initializer_list<std::string_view> keys);
 
     // Forgets resolved names and row addresses (relcache invalidation).
     void forget() {
@@ -35,15 +42,10 @@ class UniqueRowReader {
 
   private:
     void resolve();
-    // Copies the wanted columns of a visible tuple; false (and nothing copied) when its key
-    // columns differ from `keys`.
-    // `all_values`/`all_nulls` are scratch space for every column of the table.
-    bool read_row(HeapTuple tuple, TupleDesc desc, const std::vector<Datum>& keys,
-                  const std::vector<std::string_view>& key_bytes, std::vector<Datum>& all_values,
-                  bool* all_nulls, std::vector<Datum>& values, std::vector<char>& nulls) const;
-    // The same, column by column (a descriptor other than the one resolved).
-    bool read_row_by_attribute(HeapTuple tuple, TupleDesc desc, const std::vector<Datum>& keys,
-                               std::vector<Datum>& values, std::vector<char>& nulls) const;
+    // Copies the wanted columns of a visible tuple into values_/nulls_; false (and nothing
+    // copied) when its key columns differ from `keys`.
+    bool read_row(HeapTuple tuple, TupleDesc desc, const std::string_view* keys, bool* all_nulls);
+    bool key_matches(std::size_t i, Datum value, std::string_view key) const;
 
     const char* table_;
     const char* index_;
@@ -61,6 +63,16 @@ class UniqueRowReader {
     // Where the row of each key was last found: tried first (a heap fetch instead of an
     // index descent), trusted only when that tuple is visible and has the same keys.
     std::unordered_map<std::string, ItemPointerData> addresses_;
+    // Scratch space of find(), kept from call to call.
+    std::string address_key_;
+    std::vector<Datum> key_values_;
+    std::vector<ScanKeyData> scan_keys_;
+    std::vector<Datum> all_values_;
+    std::unique_ptr<bool[]> all_nulls_;
+    std::size_t all_nulls_size_ = 0;
+    std::vector<Datum> values_;
+    std::vector<char> nulls_;
+    std::vector<std::optional<Datum>> row_;
 };
 
 }  // namespace batchguard::pg
