@@ -108,6 +108,34 @@ BackupHeader read_header(pg::SpiSession& spi, const BackupRecord& record) {
     return stream.header();
 }
 
+std::string literal(const std::string& s) {
+    const char* quoted = pg::pg_call([&] { return quote_literal_cstr(s.c_str()); });
+    return quoted;
+}
+
+pg::Statement relation_bytes{
+    "SELECT pg_catalog.sum(pg_catalog.pg_relation_size(p.relid))::pg_catalog.int8"
+    "  FROM pg_catalog.pg_partition_tree($1) p",
+    {REGCLASSOID}};
+
+// The statement that restores by INSERT looks rows up in tables it inserts into (a row that
+// exists is skipped or updated). A table that is empty or small when the statement is
+// planned -- emptied by the delete, then vacuumed and analyzed -- looks free to scan, and a
+// nested loop scanning it once per backed-up row goes quadratic as the INSERT fills it
+// (minutes for 100,000 rows). Planned without nested loops the lookups read such a table
+// once (hash or merge join). Larger tables keep the planner's choice: scanning them per
+// row costs more than an index probe, which it then takes. Only the planning uses this
+// setting, not the statement's triggers.
+PlannerSettings lookup_planner_settings(const std::vector<Oid>& tables) {
+    constexpr std::int64_t kSmallTableBytes = std::int64_t{8} << 20;
+    pg::SpiSession spi;
+    for (Oid relid : tables) {
+        const pg::Rows size = spi.execute(relation_bytes, {pg::Arg::of(ObjectIdGetDatum(relid))});
+        if (size.int8(0, 1).value_or(0) < kSmallTableBytes) return {{"enable_nestloop", "off"}};
+    }
+    return {};
+}
+
 class TableRestore {
   public:
     // target: the table the caller named for these rows (restore_backup_into), or empty
@@ -136,7 +164,7 @@ class TableRestore {
                          ? "0::pg_catalog.int8"
                          : "pg_catalog.count(*) FILTER (WHERE " + exists() + ")::pg_catalog.int8") +
                     " FROM bg_src bg_s",
-                args(), true);
+                {}, true);
             out.rows = counts.int8(0, 1).value();
             classify(out, counts.int8(0, 2).value(), !changed.empty());
             return out;
@@ -164,7 +192,10 @@ class TableRestore {
             " SELECT (SELECT pg_catalog.count(*) FROM bg_src)::pg_catalog.int8,"
             " (SELECT pg_catalog.count(*) FROM bg_ins)::pg_catalog.int8";
         try {
-            pg::Rows counts = run_dynamic(sql, args(), false);
+            pg::Rows counts =
+                run_dynamic(sql, {}, false,
+                            lookup_planner_settings(match_.empty() ? std::vector<Oid>{}
+                                                                   : std::vector<Oid>{relid_}));
             out.rows = counts.int8(0, 1).value();
             const std::int64_t inserted = counts.int8(0, 2).value();
             classify(out, out.rows - inserted, !changed.empty());
@@ -275,14 +306,15 @@ class TableRestore {
         }
     }
 
-    std::vector<DynamicArg> args() const {
-        return {{UUIDOID, pg::Arg::of(backup_id_)}, {TEXTOID, pg::Arg::text(table_.name)}};
-    }
-
+    // Literals, not parameters: a statement without parameters has one plan (see
+    // lookup_planner_settings).
     std::string src() const {
-        return "WITH bg_src AS MATERIALIZED (SELECT bg_r.* FROM batchguard.backup_rows($1) bg_b"
-               " CROSS JOIN LATERAL pg_catalog.jsonb_populate_record(NULL::" +
-               name_ + ", bg_b.\"row\") bg_r WHERE bg_b.table_name = $2) ";
+        return "WITH bg_src AS MATERIALIZED (SELECT bg_r.* FROM batchguard.backup_rows(" +
+               literal(uuid_text(backup_id_)) +
+               "::pg_catalog.uuid) bg_b CROSS JOIN LATERAL "
+               "pg_catalog.jsonb_populate_record(NULL::" +
+               name_ + ", bg_b.\"row\") bg_r WHERE bg_b.table_name OPERATOR(pg_catalog.=) " +
+               literal(table_.name) + ") ";
     }
 
     std::string match() const {
@@ -348,11 +380,6 @@ pg::Statement equality_operator{
     "  FROM pg_catalog.pg_operator o JOIN pg_catalog.pg_namespace s ON s.oid = o.oprnamespace"
     " WHERE o.oid = $1",
     {OIDOID}};
-
-std::string literal(const std::string& s) {
-    const char* quoted = pg::pg_call([&] { return quote_literal_cstr(s.c_str()); });
-    return quoted;
-}
 
 // One table of a format-2 restore: its current columns matched to the backup's.
 // Backed-up table name -> the table the caller named for its rows (schema-qualified).
@@ -606,29 +633,6 @@ bool bulk_path(const std::vector<Target>& targets, OnConflict mode, bool dry_run
     debug(refused.empty() ? "restore_backup: restoring by COPY"
                           : "restore_backup: restoring by INSERT (" + refused + ")");
     return refused.empty();
-}
-
-pg::Statement relation_bytes{
-    "SELECT pg_catalog.sum(pg_catalog.pg_relation_size(p.relid))::pg_catalog.int8"
-    "  FROM pg_catalog.pg_partition_tree($1) p",
-    {REGCLASSOID}};
-
-// The statement that restores by INSERT looks rows up in tables it inserts into (a row that
-// exists is skipped or updated). A table that is empty or small when the statement is
-// planned -- emptied by the delete, then vacuumed and analyzed -- looks free to scan, and a
-// nested loop scanning it once per backed-up row goes quadratic as the INSERT fills it
-// (minutes for 100,000 rows). Planned without nested loops the lookups read such a table
-// once (hash or merge join). Larger tables keep the planner's choice: scanning them per
-// row costs more than an index probe, which it then takes. Only the planning uses this
-// setting, not the statement's triggers.
-PlannerSettings lookup_planner_settings(const std::vector<Oid>& tables) {
-    constexpr std::int64_t kSmallTableBytes = std::int64_t{8} << 20;
-    pg::SpiSession spi;
-    for (Oid relid : tables) {
-        const pg::Rows size = spi.execute(relation_bytes, {pg::Arg::of(ObjectIdGetDatum(relid))});
-        if (size.int8(0, 1).value_or(0) < kSmallTableBytes) return {{"enable_nestloop", "off"}};
-    }
-    return {};
 }
 
 // Removed rows are inserted; rows a delete changed get their old values back in place,

@@ -78,5 +78,18 @@ is($node->safe_psql('postgres', q{
       . '(2,second,,NaN,infinity,{}) / (10,1,"line' . "\n" . 'break",0.1);(11,1,"émoji 🎉",-1e+300);'
       . '(20,2,other,3) / (100,1,pinned);(200,2,kept)',
     'every row is back, the pinned row with its old reference');
+# Restored again over the rows now there: the lookups of 'skip' and 'update' (the statement
+# planned without nested loops: the tables are small).
+is($node->safe_psql('postgres', qq{
+    SELECT r ->> 'inserted' || ' ' || (r ->> 'skipped') || ' ' || (r ->> 'updated')
+      FROM batchguard.restore_backup('$id', on_conflict => 'skip') r}),
+    '0 3 1', "on_conflict 'skip' over the restored rows: 3 skipped, the SET NULL row updated");
+$node->safe_psql('postgres', q{UPDATE fx_msg SET body = 'changed' WHERE id = 10});
+is($node->safe_psql('postgres', qq{
+    SELECT r ->> 'inserted' || ' ' || (r ->> 'updated')
+      FROM batchguard.restore_backup('$id', on_conflict => 'update') r}),
+    '0 4', "on_conflict 'update' over the restored rows: 4 updated");
+is($node->safe_psql('postgres', 'SELECT body FROM fx_msg WHERE id = 10'),
+    "line\nbreak", "on_conflict 'update' put the backed-up value back");
 $node->stop;
 done_testing();
