@@ -142,11 +142,48 @@ SELECT pg_temp.round_trip('t_json_edges') AS round_trips;
 SELECT string_agg(j::text || '|' || jb::text || '|' || coalesce(f::text, 'NULL'), ' ; ' ORDER BY id)
   FROM t_json_edges;
 
+-- The export renders int2/int4/int8 and text/varchar/char(n) values itself (not through
+-- their output functions): random values, extremes, domains, escapes, a NUL-free mix of
+-- control and non-ASCII characters, and compressed and out-of-line (toasted) text, must
+-- come out byte for byte as the output functions write them.
+CREATE DOMAIN t_big AS bigint;
+CREATE DOMAIN t_words AS text;
+CREATE TABLE t_random_fast (id int PRIMARY KEY, s smallint, i int, b bigint, db t_big, t text,
+                            v varchar(40), c char(7), dt t_words, big text);
+ALTER TABLE t_random_fast ALTER COLUMN big SET STORAGE EXTERNAL;
+SELECT setseed(0.16);
+INSERT INTO t_random_fast
+SELECT g,
+       CASE g % 7 WHEN 0 THEN -32768 WHEN 1 THEN 32767 WHEN 2 THEN NULL
+                  ELSE (random() * 65535 - 32768)::int END,
+       CASE g % 5 WHEN 0 THEN -2147483648 WHEN 1 THEN 0 ELSE (random() * 4294967295 - 2147483648)::bigint END,
+       CASE g % 6 WHEN 0 THEN -9223372036854775808 WHEN 1 THEN 9223372036854775807
+                  WHEN 2 THEN -(10 ^ (g % 19))::bigint ELSE (random() * 1e18 - 5e17)::bigint END,
+       CASE WHEN g % 4 = 0 THEN NULL ELSE (random() * 1e12)::bigint END,
+       (SELECT string_agg(chr(CASE WHEN random() < 0.1 THEN 1 + (random() * 40)::int
+                                   WHEN random() < 0.1 THEN 92
+                                   WHEN random() < 0.1 THEN 160 + (random() * 20000)::int
+                                   ELSE 32 + (random() * 94)::int END), '')
+          FROM generate_series(1, (random() * 30)::int + g % 2) WHERE g > 0),
+       left(md5(g::text) || E'"\\\n', (g % 40)),
+       CASE WHEN g % 3 = 0 THEN NULL ELSE left(md5(g::text), g % 8) END,
+       CASE WHEN g % 9 = 0 THEN '' ELSE E'x\ty' || g END,
+       CASE WHEN g % 50 = 0 THEN repeat(md5(g::text), 200)
+            WHEN g % 50 = 1 THEN repeat(E'a"\u00e9', 3000) ELSE NULL END
+  FROM generate_series(1, 2000) g;
+ALTER TABLE t_random_fast ALTER COLUMN big SET STORAGE EXTENDED;
+UPDATE t_random_fast SET t = repeat(t, 500) WHERE id % 97 = 0 AND t <> '';  -- compressed inline
+SELECT count(*) FILTER (WHERE pg_column_compression(t) IS NOT NULL) > 0 AS some_compressed,
+       count(*) FILTER (WHERE big IS NOT NULL) AS toasted
+  FROM t_random_fast;
+SELECT pg_temp.same_jsonb('t_random_fast') AS mismatches, pg_temp.round_trip('t_random_fast') AS round_trips;
+
 -- clean up: this suite's backups (the row now, the file at commit) and their audit rows
 CREATE TEMP TABLE suite_backups AS
     SELECT backup_id FROM batchguard.backups WHERE source_table LIKE 'public.t\_%';
 SELECT count(*) FILTER (WHERE batchguard.delete_backup(backup_id)) AS deleted FROM suite_backups;
 DELETE FROM batchguard.audit WHERE backup_id IN (SELECT backup_id FROM suite_backups);
 DROP TABLE t_numeric, t_float, t_int, t_time, t_bytes, t_text, t_array, t_json, t_other, t_json_limits,
-           t_negative_zero, t_json_edges;
+           t_negative_zero, t_json_edges, t_random_fast;
+DROP DOMAIN t_big, t_words;
 DROP TYPE t_mood, t_pair;

@@ -24,9 +24,12 @@ extern "C" {
 #include "nodes/params.h"
 #include "tcop/dest.h"
 #include "tcop/utility.h"
+#include "utils/fmgroids.h"
 }
 
 #include <algorithm>
+#include <charconv>
+#include <cstring>
 #include <exception>
 
 namespace batchguard::backup {
@@ -102,8 +105,20 @@ pg::Statement insert_sql_1_0{INSERT_COLUMNS ")" INSERT_VALUES ") RETURNING b", {
 // Renders the rows of one query as lines: each value through its type's output function
 // (never a cast another role could have created), as a JSON string, SQL NULL as null.
 // A query's columns: ctid, the parent key's columns (0 or more), then the row's columns.
+//
+// The lines are rendered straight into one block of about kBlock bytes, which is hashed
+// (the body's SHA-256) and handed to zstd as a whole: one digest update and no copy per
+// line. flush() before anything else writes to the zstd stream.
+//
+// Columns whose output function is int2out, int4out, int8out or textout / varcharout /
+// bpcharout are rendered here without calling it: their text is the decimal number, or
+// the stored characters (up to a NUL, as text_to_cstring's C string ends there) — the
+// same bytes the function returns, without its palloc, copy and strlen. Every other type
+// goes through its output function.
 class LineWriter {
   public:
+    static constexpr std::size_t kBlock = 128 * 1024;
+
     LineWriter(ZstdWriter& zstd, Hasher& body_hash, ExportProgress& progress)
         : zstd_(zstd),
           body_hash_(body_hash),
@@ -113,11 +128,21 @@ class LineWriter {
             return AllocSetContextCreate(CurrentMemoryContext, "pg_batchguard export row",
                                          ALLOCSET_DEFAULT_SIZES);
         });
+        block_.reserve(kBlock + 4096);
     }
 
     void line(std::string_view text) {
-        body_hash_.update(text.data(), text.size());
-        zstd_.write(text);
+        block_ += text;
+        if (block_.size() >= kBlock) flush();
+    }
+
+    // Hashes and compresses the lines rendered so far.
+    void flush() {
+        if (block_.empty()) return;
+        body_hash_.update(block_.data(), block_.size());
+        zstd_.write(block_);
+        block_.clear();
+        progress_.bytes_written = zstd_.bytes_out();
     }
 
     // Before a query: the table, the parent it was reached from, how many parent key
@@ -127,75 +152,74 @@ class LineWriter {
                const PlanTable* changed_table, const RowPlan* plan) {
         format_.emplace(table, parent);
         names_.clear();
-        for (const BackupColumn& c : columns) {
-            std::string n;
-            append_json_string(n, c.name);
+        for (std::size_t c = 0; c < columns.size(); ++c) {
+            std::string n = c == 0 ? "{" : ",";
+            append_json_string(n, columns[c].name);
             names_.push_back(n + ":");
         }
         key_columns_ = key_columns;
         changed_table_ = changed_table;
         plan_ = plan;
-        functions_.clear();
+        kinds_.clear();
         rows_ = 0;
-    }
-
-    // The first row of a query: one output function per column of its descriptor.
-    void prepare(TupleDesc desc) {
-        functions_.assign(static_cast<std::size_t>(desc->natts), FmgrInfo{});
-        pg::pg_call([&] {
-            for (int i = 1; i < desc->natts; ++i) {
-                Oid output = InvalidOid;
-                bool varlena = false;
-                getTypeOutputInfo(TupleDescAttr(desc, i)->atttypid, &output, &varlena);
-                fmgr_info_cxt(output, &functions_[static_cast<std::size_t>(i)],
-                              row_memory_->parent);
-            }
-        });
     }
 
     // Called for every row (inside the executor: see receive_slot).
     void row(TupleTableSlot* slot) {
         const int natts = slot->tts_tupleDescriptor->natts;
-        if (functions_.empty()) prepare(slot->tts_tupleDescriptor);
-        texts_.assign(static_cast<std::size_t>(natts), nullptr);
+        if (kinds_.empty()) prepare(slot->tts_tupleDescriptor);
         ItemPointerData tid{};
         pg::pg_call([&] {
             MemoryContext old = MemoryContextSwitchTo(row_memory_);
             slot_getallattrs(slot);
             tid = *reinterpret_cast<ItemPointer>(DatumGetPointer(slot->tts_values[0]));
-            for (int i = 1; i < natts; ++i)
-                if (!slot->tts_isnull[i])
-                    texts_[static_cast<std::size_t>(i)] = OutputFunctionCall(
-                        &functions_[static_cast<std::size_t>(i)], slot->tts_values[i]);
+            for (int i = 1; i < natts; ++i) {
+                const auto c = static_cast<std::size_t>(i);
+                Value& v = values_[c];
+                v.null = slot->tts_isnull[i];
+                if (v.null) continue;
+                const Datum d = slot->tts_values[i];
+                switch (kinds_[c]) {
+                    case Kind::kInt2:
+                        v.number = DatumGetInt16(d);
+                        break;
+                    case Kind::kInt4:
+                        v.number = DatumGetInt32(d);
+                        break;
+                    case Kind::kInt8:
+                        v.number = DatumGetInt64(d);
+                        break;
+                    case Kind::kText: {
+                        const varlena* t =
+                            pg_detoast_datum_packed(reinterpret_cast<varlena*>(DatumGetPointer(d)));
+                        const char* data = VARDATA_ANY(t);
+                        const std::size_t size = VARSIZE_ANY_EXHDR(t);
+                        const void* nul = std::memchr(data, '\0', size);
+                        v.text = std::string_view(
+                            data,
+                            nul ? static_cast<std::size_t>(static_cast<const char*>(nul) - data)
+                                : size);
+                        break;
+                    }
+                    case Kind::kOutput:
+                        v.text = OutputFunctionCall(&functions_[c], d);
+                        break;
+                }
+            }
             MemoryContextSwitchTo(old);
         });
-        row_json_.clear();
-        row_json_.push_back('{');
+        const std::size_t line_start = block_.size();
+        format_->begin(block_);
+        const std::size_t first = 1 + static_cast<std::size_t>(key_columns_);
         for (std::size_t c = 0; c < names_.size(); ++c) {
-            if (c > 0) row_json_.push_back(',');
-            row_json_ += names_[c];
-            const char* text = texts_[1 + static_cast<std::size_t>(key_columns_) + c];
-            if (text == nullptr)
-                row_json_ += "null";
+            block_ += names_[c];
+            if (values_[first + c].null)
+                block_ += "null";
             else
-                append_json_string(row_json_, text);
+                append_value(block_, first + c);
         }
-        row_json_.push_back('}');
-        key_.clear();
-        if (key_columns_ == 1) {
-            key_ = texts_[1] ? texts_[1] : "";
-        } else if (key_columns_ > 1) {  // a JSON array of the key values' text
-            key_.push_back('[');
-            for (int k = 0; k < key_columns_; ++k) {
-                if (k > 0) key_.push_back(',');
-                const char* text = texts_[1 + static_cast<std::size_t>(k)];
-                if (text == nullptr)
-                    key_ += "null";
-                else
-                    append_json_string(key_, text);
-            }
-            key_.push_back(']');
-        }
+        if (names_.empty()) block_.push_back('{');
+        block_.push_back('}');
         const std::string* changed = nullptr;
         if (changed_table_ != nullptr) {
             changed_.clear();
@@ -214,27 +238,45 @@ class LineWriter {
             changed_.push_back(']');
             changed = &changed_;
         }
-        buffer_.clear();
-        const std::string_view key(key_);
-        format_->append(buffer_, row_json_, key_columns_ > 0 ? &key : nullptr, changed);
+        if (key_columns_ == 0 || !format_->has_parent()) {
+            format_->end_without_parent(block_, changed);
+        } else {
+            format_->end_with_parent_key_start(block_);
+            if (key_columns_ == 1) {  // the key value's text (a NULL as "")
+                if (values_[1].null)
+                    block_ += "\"\"";
+                else
+                    append_value(block_, 1);
+            } else {  // a JSON array of the key values' text, as a JSON string
+                key_.assign(1, '[');
+                for (std::size_t k = 1; k <= static_cast<std::size_t>(key_columns_); ++k) {
+                    if (k > 1) key_.push_back(',');
+                    if (values_[k].null)
+                        key_ += "null";
+                    else
+                        append_value(key_, k);
+                }
+                key_.push_back(']');
+                append_json_string(block_, key_);
+            }
+            format_->end_after_parent_key(block_, changed);
+        }
         pg::pg_call([&] { MemoryContextReset(row_memory_); });
         if (convert_) {
             pg::pg_call([&] {
+                const char* start = block_.data() + line_start;
                 const char* converted =
-                    pg_server_to_any(buffer_.data(), static_cast<int>(buffer_.size()), PG_UTF8);
-                if (converted != buffer_.data()) {
-                    converted_.assign(converted);
+                    pg_server_to_any(start, static_cast<int>(block_.size() - line_start), PG_UTF8);
+                if (converted != start) {
+                    block_.resize(line_start);
+                    block_ += converted;
                     pfree(const_cast<char*>(converted));
-                } else {
-                    converted_.clear();
                 }
             });
-            if (!converted_.empty()) buffer_.swap(converted_);
         }
-        line(buffer_);
+        if (block_.size() >= kBlock) flush();
         ++rows_;
         progress_.rows += 1;
-        progress_.bytes_written = zstd_.bytes_out();
         if ((rows_ & 0x3FF) == 0) progress_.publish();
     }
 
@@ -244,20 +286,83 @@ class LineWriter {
     std::exception_ptr error;
 
   private:
+    enum class Kind { kOutput, kInt2, kInt4, kInt8, kText };
+    struct Value {
+        bool null = true;
+        std::int64_t number = 0;  // kInt2, kInt4, kInt8
+        std::string_view text;    // kText, kOutput
+    };
+
+    // The first row of a query: how each column of its descriptor is rendered.
+    void prepare(TupleDesc desc) {
+        const auto natts = static_cast<std::size_t>(desc->natts);
+        kinds_.assign(natts, Kind::kOutput);
+        functions_.assign(natts, FmgrInfo{});
+        values_.assign(natts, Value{});
+        pg::pg_call([&] {
+            for (int i = 1; i < desc->natts; ++i) {
+                const auto c = static_cast<std::size_t>(i);
+                Oid output = InvalidOid;
+                bool varlena = false;
+                getTypeOutputInfo(TupleDescAttr(desc, i)->atttypid, &output, &varlena);
+                switch (output) {
+                    case F_INT2OUT:
+                        kinds_[c] = Kind::kInt2;
+                        break;
+                    case F_INT4OUT:
+                        kinds_[c] = Kind::kInt4;
+                        break;
+                    case F_INT8OUT:
+                        kinds_[c] = Kind::kInt8;
+                        break;
+                    case F_TEXTOUT:
+                    case F_VARCHAROUT:
+                    case F_BPCHAROUT:
+                        kinds_[c] = Kind::kText;
+                        break;
+                    default:
+                        fmgr_info_cxt(output, &functions_[c], row_memory_->parent);
+                }
+            }
+        });
+    }
+
+    // A non-null value as a JSON string of its text.
+    void append_value(std::string& out, std::size_t c) {
+        const Value& v = values_[c];
+        switch (kinds_[c]) {
+            case Kind::kInt2:
+            case Kind::kInt4:
+            case Kind::kInt8: {
+                char digits[24];
+                const auto end = std::to_chars(digits, digits + sizeof digits, v.number).ptr;
+                out.push_back('"');
+                out.append(digits, end);
+                out.push_back('"');
+                break;
+            }
+            case Kind::kText:
+            case Kind::kOutput:
+                append_json_string(out, v.text);
+                break;
+        }
+    }
+
     ZstdWriter& zstd_;
     Hasher& body_hash_;
     ExportProgress& progress_;
     bool convert_;
     MemoryContext row_memory_ = nullptr;
     std::optional<RowLineFormat> format_;
-    std::vector<std::string> names_;
+    std::vector<std::string> names_;  // each column's {"name": or ,"name":
+    std::vector<Kind> kinds_;
     std::vector<FmgrInfo> functions_;
-    std::vector<const char*> texts_;
+    std::vector<Value> values_;
     int key_columns_ = 0;
     const PlanTable* changed_table_ = nullptr;
     const RowPlan* plan_ = nullptr;
     Oid relation_ = InvalidOid;
-    std::string row_json_, key_, changed_, buffer_, converted_;
+    std::string block_, key_, changed_;
     std::int64_t rows_ = 0;
 };
 
@@ -592,6 +697,7 @@ ExportResult export_backup(const ExportRequest& request, const RowPlan* given_pl
                                      "error.")));
         });
     }
+    writer.flush();  // its last lines, before the trailer
     const FinishedFile finished =
         finish_file(result, table_names, *body_hash, zstd, file, progress);
     pg::register_owner_role(GetUserId());

@@ -363,15 +363,28 @@ RowLineFormat::RowLineFormat(std::string_view table, const std::string* parent_t
 void RowLineFormat::append(std::string& out, std::string_view row_json,
                            const std::string_view* parent_key,
                            const std::string* changed_json) const {
-    out += prefix_;
+    begin(out);
     out += row_json;
     if (parent_key == nullptr || parent_prefix_.empty()) {
-        out += ",\"parent\":null";
+        end_without_parent(out, changed_json);
     } else {
         out += parent_prefix_;
         append_json_string(out, *parent_key);
-        out += "}";
+        end_after_parent_key(out, changed_json);
     }
+}
+
+void RowLineFormat::end_without_parent(std::string& out, const std::string* changed_json) const {
+    out += ",\"parent\":null";
+    if (changed_json != nullptr) {
+        out += ",\"changed\":";
+        out += *changed_json;
+    }
+    out += "}\n";
+}
+
+void RowLineFormat::end_after_parent_key(std::string& out, const std::string* changed_json) const {
+    out += "}";
     if (changed_json != nullptr) {
         out += ",\"changed\":";
         out += *changed_json;

@@ -124,6 +124,14 @@ class RowLineFormat {
     // removed (format 2).
     void append(std::string& out, std::string_view row_json, const std::string_view* parent_key,
                 const std::string* changed_json = nullptr) const;
+    // The same line in parts, for a writer that renders the row's JSON in place between
+    // them: begin, the row's JSON object, then end_without_parent or end_with_parent (whose
+    // parent_key_json is the key already as JSON, e.g. append_json_string of its text).
+    void begin(std::string& out) const { out += prefix_; }
+    void end_without_parent(std::string& out, const std::string* changed_json) const;
+    bool has_parent() const { return !parent_prefix_.empty(); }
+    void end_with_parent_key_start(std::string& out) const { out += parent_prefix_; }
+    void end_after_parent_key(std::string& out, const std::string* changed_json) const;
 
   private:
     std::string prefix_;         // {"table":T,"row":

@@ -4,18 +4,52 @@
 
 #include "core/error.hpp"
 
+#include <algorithm>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 
 namespace batchguard {
 
+namespace {
+
+std::uint64_t load_word(const char* p) {
+    std::uint64_t w;
+    std::memcpy(&w, p, sizeof w);
+    return w;
+}
+
+// Whether any byte of w is below 0x20, '"' or '\\' (the classic "has a zero byte" test:
+// exact about whether one exists, whatever the byte order).
+bool needs_escape(std::uint64_t w) {
+    constexpr std::uint64_t kOnes = 0x0101010101010101ULL, kHigh = 0x8080808080808080ULL;
+    const auto has_zero = [](std::uint64_t x) { return (x - kOnes) & ~x & kHigh; };
+    const std::uint64_t below_space = (w - kOnes * 0x20) & ~w & kHigh;
+    return (below_space | has_zero(w ^ (kOnes * '"')) | has_zero(w ^ (kOnes * '\\'))) != 0;
+}
+
+}  // namespace
+
 void append_json_string(std::string& out, std::string_view text) {
     static constexpr char kHex[] = "0123456789abcdef";
     out.push_back('"');
     std::size_t run = 0;  // start of the bytes copied unchanged
-    for (std::size_t i = 0; i < text.size(); ++i) {
+    std::size_t i = 0;
+    for (;;) {
+        // Eight bytes at a time while none of them needs escaping (most text has no
+        // escapes at all); a word that has one is then looked at byte by byte.
+        while (i + 8 <= text.size() && !needs_escape(load_word(text.data() + i))) i += 8;
+        if (i == text.size()) break;
+        const std::size_t word_end = std::min(i + 8, text.size());
+        bool escaped = false;
+        for (; i < word_end; ++i) {
+            const auto c = static_cast<unsigned char>(text[i]);
+            if (c >= 0x20 && c != '"' && c != '\\') continue;
+            escaped = true;
+            break;
+        }
+        if (!escaped) continue;
         const auto c = static_cast<unsigned char>(text[i]);
-        if (c >= 0x20 && c != '"' && c != '\\') continue;
         out.append(text, run, i - run);
         run = i + 1;
         switch (c) {
@@ -45,6 +79,7 @@ void append_json_string(std::string& out, std::string_view text) {
                 out.push_back(kHex[c >> 4]);
                 out.push_back(kHex[c & 0xF]);
         }
+        ++i;
     }
     out.append(text, run, text.size() - run);
     out.push_back('"');

@@ -190,6 +190,89 @@ TEST(Json, EscapesEveryControlCharacterAndRoundTrips) {
     EXPECT_EQ(v.text, all);
 }
 
+// The escaping of append_json_string, one byte at a time (its word-at-a-time scan must
+// give exactly these bytes).
+std::string reference_json_string(std::string_view text) {
+    static constexpr char kHex[] = "0123456789abcdef";
+    std::string out = "\"";
+    for (char ch : text) {
+        const auto c = static_cast<unsigned char>(ch);
+        if (c == '"')
+            out += "\\\"";
+        else if (c == '\\')
+            out += "\\\\";
+        else if (c == '\n')
+            out += "\\n";
+        else if (c == '\r')
+            out += "\\r";
+        else if (c == '\t')
+            out += "\\t";
+        else if (c == '\b')
+            out += "\\b";
+        else if (c == '\f')
+            out += "\\f";
+        else if (c < 0x20)
+            out += std::string("\\u00") + kHex[c >> 4] + kHex[c & 0xF];
+        else
+            out.push_back(ch);
+    }
+    return out + "\"";
+}
+
+TEST(Json, EscapingMatchesTheByteByByteReferenceOnRandomText) {
+    std::mt19937 random(20261130);
+    // Mostly plain bytes, sometimes the ones that need escaping (and their neighbours:
+    // 0x1f/0x20, '!'/'#', '['/']', 0x7f, 0x80-0xff), at every length and offset around
+    // the 8-byte words.
+    const std::string special =
+        std::string("\"\\\n\r\t\b\f\x01\x1f !#[]\x7f\x80\xc3\xa9\xff", 20) + std::string(1, '\0');
+    for (int round = 0; round < 20000; ++round) {
+        const std::size_t size = random() % 40;
+        const unsigned odds = 1 + random() % 16;
+        std::string text;
+        for (std::size_t i = 0; i < size; ++i)
+            text.push_back(random() % odds == 0 ? special[random() % special.size()]
+                                                : static_cast<char>(0x20 + random() % 95));
+        std::string out = "prefix";
+        append_json_string(out, text);
+        ASSERT_EQ(out, "prefix" + reference_json_string(text)) << round;
+    }
+    for (int b = 0; b < 256; ++b)
+        for (std::size_t at = 0; at < 17; ++at) {
+            std::string text(17, 'a');
+            text[at] = static_cast<char>(b);
+            std::string out;
+            append_json_string(out, text);
+            ASSERT_EQ(out, reference_json_string(text)) << b << " at " << at;
+        }
+}
+
+TEST(RowLineFormat, PartsMakeTheSameLineAsAppend) {
+    const std::string parent = "conversation";
+    const RowLineFormat with_parent("message", &parent), without("conversation", nullptr);
+    const std::string row = R"({"id":"7","title":"a \"b\""})", changed = R"(["parent_id"])";
+    for (const std::string* c : {static_cast<const std::string*>(nullptr), &changed}) {
+        std::string whole, parts;
+        const std::string_view key = "4\"2";
+        with_parent.append(whole, row, &key, c);
+        with_parent.begin(parts);
+        parts += row;
+        ASSERT_TRUE(with_parent.has_parent());
+        with_parent.end_with_parent_key_start(parts);
+        append_json_string(parts, key);
+        with_parent.end_after_parent_key(parts, c);
+        EXPECT_EQ(parts, whole);
+        whole.clear();
+        parts.clear();
+        without.append(whole, row, nullptr, c);
+        EXPECT_FALSE(without.has_parent());
+        without.begin(parts);
+        parts += row;
+        without.end_without_parent(parts, c);
+        EXPECT_EQ(parts, whole);
+    }
+}
+
 TEST(Json, DecodesEscapesAndSurrogatePairs) {
     EXPECT_EQ(parse_json(R"("a\u00e9\ud83d\ude00\/\t")", "t").text, "a\u00e9\U0001F600/\t");
     EXPECT_EQ(error_of([] { parse_json(R"("\ud83d")", "t"); }), "PB103: invalid t");
