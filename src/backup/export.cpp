@@ -263,16 +263,18 @@ class LineWriter {
         }
         pg::pg_call([&] { MemoryContextReset(row_memory_); });
         if (convert_) {
-            pg::pg_call([&] {
-                const char* start = block_.data() + line_start;
-                const char* converted =
-                    pg_server_to_any(start, static_cast<int>(block_.size() - line_start), PG_UTF8);
-                if (converted != start) {
-                    block_.resize(line_start);
-                    block_ += converted;
-                    pfree(const_cast<char*>(converted));
-                }
+            const char* start = block_.data() + line_start;
+            const char* converted = pg::pg_call([&] {
+                return pg_server_to_any(start, static_cast<int>(block_.size() - line_start),
+                                        PG_UTF8);
             });
+            if (converted != start) {
+                // Appended outside pg_call, whose body must not throw (a longer line may
+                // reallocate); on bad_alloc the palloc'd copy goes with the transaction.
+                block_.resize(line_start);
+                block_ += converted;
+                pg::pg_call([&] { pfree(const_cast<char*>(converted)); });
+            }
         }
         if (block_.size() >= kBlock) flush();
         ++rows_;
